@@ -1,0 +1,37 @@
+"""Sans-I/O exchange core: instruments, books, accounts and the matching engine."""
+
+from .book import Book, Order
+from .codes import Code, Reason
+from .engine import Engine, EngineConfig
+from .instruments import (
+    FUTURE,
+    SPOT,
+    USD,
+    USD_SCALE,
+    InstrumentSpec,
+    OffTickError,
+    Registry,
+    default_instruments,
+    monthly_futures,
+)
+from . import messages as _messages
+from .messages import *  # noqa: F403 - the message vocabulary is the core's public API
+
+__all__ = [n for n in vars(_messages) if not n.startswith("_") and n not in ("msgspec", "annotations")]
+__all__ += [
+    "FUTURE",
+    "SPOT",
+    "USD",
+    "USD_SCALE",
+    "Book",
+    "Code",
+    "Engine",
+    "EngineConfig",
+    "InstrumentSpec",
+    "OffTickError",
+    "Order",
+    "Reason",
+    "Registry",
+    "default_instruments",
+    "monthly_futures",
+]

@@ -1,0 +1,1029 @@
+"""The matching engine: ``Engine.apply(command, ts) -> list[event]``.
+
+Pure, synchronous and deterministic. The engine never reads a clock (``ts`` is injected, in
+nanoseconds), never draws a random number and does no I/O, so the simulator, the websocket
+gateway and journal replay all drive exactly the same code and the same commands always give
+the same bytes out.
+
+Every command produces, as its first event, either an acceptance (``OrderAccepted`` for a new
+order, ``Accepted`` otherwise) or a ``Rejected`` with a Deribit code and a precise reason; a
+rejected command changes nothing. Time-driven work (GTD expiries, futures settlement) happens
+at the start of the first command whose ``ts`` reaches it, before that command.
+
+Accounting is exact integer arithmetic: cash in micro-USD, prices in ticks, amounts in lots.
+Fees go to a fee account and liquidation losses to an insurance-fund account, so total USD is
+conserved exactly (``check_invariants`` proves it after every command in the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from hashlib import blake2b
+from heapq import heappop, heappush
+
+import msgspec
+
+from .accounts import Account, Position
+from .book import Book, Order
+from .codes import Code, Reason
+from .index import TwapIndex
+from .instruments import FUTURE, SPOT, USD, InstrumentSpec, Registry, default_instruments
+from .messages import (
+    BUY,
+    CANCELLED,
+    FILLED,
+    FOK,
+    GTD,
+    IOC,
+    LIMIT,
+    MARKET,
+    OPEN,
+    SELL,
+    STP_CANCEL_TAKER,
+    STP_MODES,
+    TIMES_IN_FORCE,
+    Accepted,
+    AmendOrder,
+    BalanceChanged,
+    BookDelta,
+    Burn,
+    CancelAll,
+    CancelOrder,
+    Command,
+    Deposit,
+    InstrumentListed,
+    ListInstrument,
+    Liquidated,
+    MarkUpdated,
+    Mint,
+    OrderAccepted,
+    OrderUpdated,
+    PlaceOrder,
+    PositionChanged,
+    Rejected,
+    SetMark,
+    Settled,
+    Tick,
+    Trade,
+    Withdraw,
+)
+
+_NEVER = 1 << 62
+
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Engine-wide settings. System accounts are exempt from margin and liquidation."""
+
+    fee_account: int = 0
+    insurance_account: int = -1
+    max_label_length: int = 64
+
+
+def _fee(notional: int, ppm: int) -> int:
+    """Fee on a notional: rounded up when charged, down (in magnitude) when a rebate."""
+    if ppm >= 0:
+        return -(-notional * ppm // 1_000_000)
+    return -(notional * -ppm // 1_000_000)
+
+
+class Engine:
+    def __init__(
+        self,
+        instruments: Iterable[InstrumentSpec] | None = None,
+        config: EngineConfig | None = None,
+        book_factory: Callable[[], Book] = Book,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.registry = Registry()
+        self.book_factory = book_factory
+        self.books: dict[str, Book] = {}
+        self.change_ids: dict[str, int] = {}
+        self.accounts: dict[int, Account] = {}
+        self.orders: dict[int, Order] = {}  # every open order, by id
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.seq = 0  # commands applied
+        self.now = 0
+        self.marks: dict[str, int] = {}
+        self.last_prices: dict[str, int] = {}
+        self.indexes: dict[str, TwapIndex] = {}
+        self.settled: dict[str, int] = {}  # future -> settlement price
+        self.holders: dict[str, set[int]] = {}  # future -> accounts with a non-zero position
+        self.external: dict[str, int] = {USD: 0}  # net units brought in from outside, by asset
+        self._gtd_heap: list[tuple[int, int]] = []
+        self._expiry_heap: list[tuple[int, str]] = []
+        self._next_due = _NEVER
+        self._touched_balances: dict[tuple[int, str], None] = {}
+        self._touched_positions: dict[tuple[int, str], None] = {}
+        self._handlers: dict[type, Callable[[Command, int, list], None]] = {
+            PlaceOrder: self._place,
+            AmendOrder: self._amend,
+            CancelOrder: self._cancel,
+            CancelAll: self._cancel_all,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            Mint: self._mint,
+            Burn: self._burn,
+            SetMark: self._set_mark,
+            ListInstrument: self._list_instrument,
+            Tick: self._tick,
+        }
+        for spec in default_instruments() if instruments is None else instruments:
+            self._add_instrument(spec)
+
+    # -- public API -----------------------------------------------------------------------------
+    def apply(self, command: Command, ts: int) -> list:
+        """Apply one command at time ``ts`` (ns); return the events it caused."""
+        self.seq += 1
+        if ts < self.now:
+            ts = self.now  # time never runs backwards inside the engine
+        self.now = ts
+        out: list = []
+        if ts >= self._next_due:
+            self._process_due(ts, out)
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            out.append(
+                Rejected(type(command).__name__, None, Code.BAD_ARGUMENT, Reason.UNKNOWN_COMMAND)
+            )
+            return out
+        handler(command, ts, out)
+        if self._touched_balances or self._touched_positions:
+            self._flush_changes(out)
+        return out
+
+    def account(self, account_id: int) -> Account:
+        """The account (created empty on first use)."""
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            acct = self.accounts[account_id] = Account(account_id)
+        return acct
+
+    def mark_price(self, instrument: str) -> int | None:
+        """Mark used for margin: the published mark, else the last trade."""
+        mark = self.marks.get(instrument)
+        return mark if mark is not None else self.last_prices.get(instrument)
+
+    def equity(self, acct: Account) -> int:
+        """Cash plus unrealized futures P&L at mark, micro-USD."""
+        equity = acct.cash
+        for name, pos in acct.positions.items():
+            if pos.size:
+                mark = self.mark_price(name)
+                if mark is not None:
+                    equity += pos.unrealized_ticks(mark) * self.registry.by_name[name].tick_value
+        return equity
+
+    def margin_requirements(self, acct: Account) -> tuple[int, int]:
+        """(initial, maintenance) margin of the account's futures positions, micro-USD."""
+        initial = maintenance = 0
+        for name, pos in acct.positions.items():
+            if pos.size:
+                spec = self.registry.by_name[name]
+                mark = self.mark_price(name)
+                notional = abs(pos.size * mark if mark is not None else pos.cost) * spec.tick_value
+                initial += -(-notional * spec.initial_margin_bps // 10_000)
+                maintenance += -(-notional * spec.maintenance_margin_bps // 10_000)
+        return initial, maintenance
+
+    def available_margin(self, acct: Account) -> int:
+        """What a new futures order may still reserve."""
+        return self.equity(acct) - self.margin_requirements(acct)[0] - acct.reserved
+
+    def state_hash(self) -> str:
+        """Digest of the complete state: equal hashes mean equal engines."""
+        return blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
+
+    def snapshot(self) -> dict:
+        """The whole state as plain, canonically ordered data."""
+        books = {}
+        for name in sorted(self.books):
+            book = self.books[name]
+            books[name] = [
+                [
+                    [p, total, [msgspec.structs.astuple(o) for o in queue]]
+                    for p, total, queue in book.levels(side)
+                ]
+                for side in (BUY, SELL)
+            ]
+        accounts = []
+        for aid in sorted(self.accounts):
+            a = self.accounts[aid]
+            accounts.append(
+                [
+                    aid,
+                    a.cash,
+                    a.reserved,
+                    sorted(a.assets.items()),
+                    sorted(a.asset_reserved.items()),
+                    sorted((n, p.size, p.cost, p.realized) for n, p in a.positions.items()),
+                    list(a.open_orders),
+                    sorted(a.labels.items()),
+                ]
+            )
+        return {
+            "seq": self.seq,
+            "now": self.now,
+            "next_order_id": self.next_order_id,
+            "next_trade_id": self.next_trade_id,
+            "instruments": [msgspec.structs.asdict(s) for s in self.registry],
+            "change_ids": sorted(self.change_ids.items()),
+            "marks": sorted(self.marks.items()),
+            "last_prices": sorted(self.last_prices.items()),
+            "indexes": sorted((n, i.times, i.prices, i.horizon) for n, i in self.indexes.items()),
+            "settled": sorted(self.settled.items()),
+            "external": sorted(self.external.items()),
+            "gtd": sorted(self._gtd_heap),
+            "books": books,
+            "accounts": accounts,
+        }
+
+    def check_invariants(self) -> None:
+        """Raise AssertionError if any invariant of the design is violated."""
+        from .invariants import check
+
+        check(self)
+
+    # -- instruments and time -------------------------------------------------------------------
+    def _add_instrument(self, spec: InstrumentSpec) -> None:
+        self.registry.add(spec)
+        self.books[spec.name] = self.book_factory()
+        self.change_ids[spec.name] = 0
+        self.external.setdefault(spec.base if spec.kind == SPOT else USD, 0)
+        if spec.kind == FUTURE:
+            self.holders[spec.name] = set()
+            heappush(self._expiry_heap, (spec.expiry_ts, spec.name))
+            if spec.index is not None:
+                self.indexes.setdefault(spec.index, TwapIndex())
+            self._update_index_horizons()
+            self._refresh_due()
+
+    def _update_index_horizons(self) -> None:
+        horizons: dict[str, int] = {}
+        for expiry, name in self._expiry_heap:
+            spec = self.registry.by_name[name]
+            if spec.index is not None:
+                start = expiry - spec.settlement_window_ns
+                horizons[spec.index] = min(horizons.get(spec.index, start), start)
+        for index_name, index in self.indexes.items():
+            index.advance_horizon(horizons.get(index_name, self.now))
+
+    def _refresh_due(self) -> None:
+        due = _NEVER
+        if self._gtd_heap:
+            due = self._gtd_heap[0][0]
+        if self._expiry_heap and self._expiry_heap[0][0] < due:
+            due = self._expiry_heap[0][0]
+        self._next_due = due
+
+    def _process_due(self, ts: int, out: list) -> None:
+        # Settle expired futures and expire GTD orders in time order, as if each had happened
+        # at its own instant.
+        while True:
+            gtd = self._gtd_heap[0][0] if self._gtd_heap else _NEVER
+            exp = self._expiry_heap[0][0] if self._expiry_heap else _NEVER
+            if min(gtd, exp) > ts:
+                break
+            if exp <= gtd:
+                expiry, name = heappop(self._expiry_heap)
+                self._settle(name, expiry, out)
+            else:
+                expire_ts, order_id = heappop(self._gtd_heap)
+                order = self.orders.get(order_id)
+                if order is not None and order.expire_ts == expire_ts:
+                    self._cancel_resting(order, Reason.GTD_EXPIRED, expire_ts, out)
+        self._refresh_due()
+
+    def _settle(self, name: str, expiry: int, out: list) -> None:
+        spec = self.registry.by_name[name]
+        price = None
+        if spec.index is not None and spec.index in self.indexes:
+            price = self.indexes[spec.index].twap(expiry - spec.settlement_window_ns, expiry)
+        if price is None:
+            price = self.mark_price(name) or 0
+        for order in [o for o in self.orders.values() if o.instrument == name]:
+            self._cancel_resting(order, Reason.INSTRUMENT_EXPIRED, expiry, out)
+        tick_value = spec.tick_value
+        for account_id in sorted(self.holders[name]):
+            acct = self.accounts[account_id]
+            pos = acct.positions[name]
+            pnl = pos.unrealized_ticks(price) * tick_value
+            acct.cash += pnl
+            pos.realized += pnl
+            pos.size = 0
+            pos.cost = 0
+            self._touched_balances[(account_id, USD)] = None
+            self._touched_positions[(account_id, name)] = None
+        self.holders[name].clear()
+        self.settled[name] = price
+        self.marks[name] = price
+        out.append(Settled(name, price, expiry))
+        self._update_index_horizons()
+        self._flush_changes(out)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _reject(
+        self, out: list, command: str, account: int | None, code: int, reason: str, **extra
+    ) -> None:
+        out.append(Rejected(command, account, code, reason, **extra))
+
+    def _delta(self, out: list, name: str, side: int, price: int, total: int) -> None:
+        change_id = self.change_ids[name] + 1
+        self.change_ids[name] = change_id
+        out.append(BookDelta(name, change_id, side, price, total))
+
+    def _reservation(self, spec: InstrumentSpec, side: int, price: int, qty: int, reduce_only: bool
+                     ) -> int:
+        """What an open order of ``qty`` holds back: cash for spot buys (notional plus the
+        worst-case fee), lots of the asset for spot sells, initial margin for futures."""
+        if spec.kind == FUTURE:
+            if reduce_only:
+                return 0
+            notional = qty * price * spec.tick_value
+            return -(-notional * spec.initial_margin_bps // 10_000)
+        if side == BUY:
+            notional = qty * price * spec.tick_value
+            return notional + _fee(notional, max(spec.maker_fee_ppm, spec.taker_fee_ppm, 0))
+        return qty
+
+    def _hold(self, acct: Account, spec: InstrumentSpec, side: int, amount: int) -> None:
+        """Add ``amount`` (may be negative) to the reservation an order of this kind uses."""
+        if spec.kind == SPOT and side == SELL:
+            base = spec.base
+            acct.asset_reserved[base] = acct.asset_reserved.get(base, 0) + amount
+            self._touched_balances[(acct.id, base)] = None
+        else:
+            acct.reserved += amount
+            self._touched_balances[(acct.id, USD)] = None
+
+    def _unhold_order(self, acct: Account, spec: InstrumentSpec, order: Order) -> None:
+        if order.reserved:
+            self._hold(acct, spec, order.side, -order.reserved)
+            order.reserved = 0
+
+    def _forget(self, acct: Account, order: Order) -> None:
+        """Drop a no-longer-open order from the indexes."""
+        del self.orders[order.id]
+        del acct.open_orders[order.id]
+        if order.label is not None and acct.labels.get(order.label) == order.id:
+            del acct.labels[order.label]
+
+    def _cancel_resting(self, order: Order, reason: str, ts: int, out: list) -> None:
+        spec = self.registry.by_name[order.instrument]
+        acct = self.accounts[order.account]
+        remaining = order.qty
+        total = self.books[order.instrument].cancel(order)
+        self._unhold_order(acct, spec, order)
+        self._forget(acct, order)
+        out.append(
+            OrderUpdated(order.id, order.account, order.instrument, CANCELLED, order.filled,
+                         remaining, order.price, reason, ts)
+        )
+        self._delta(out, order.instrument, order.side, order.price, total)
+
+    def _flush_changes(self, out: list) -> None:
+        accounts = self.accounts
+        for account_id, asset in self._touched_balances:
+            acct = accounts[account_id]
+            if asset == USD:
+                out.append(BalanceChanged(account_id, USD, acct.cash, acct.reserved))
+            else:
+                out.append(
+                    BalanceChanged(account_id, asset, acct.assets.get(asset, 0),
+                                   acct.asset_reserved.get(asset, 0))
+                )
+        self._touched_balances.clear()
+        for account_id, name in self._touched_positions:
+            pos = accounts[account_id].positions[name]
+            out.append(PositionChanged(account_id, name, pos.size, pos.cost, pos.realized))
+        self._touched_positions.clear()
+
+    # -- orders ---------------------------------------------------------------------------------
+    def _place(self, c: PlaceOrder, ts: int, out: list) -> None:
+        account_id = c.account
+        spec = self.registry.by_name.get(c.instrument)
+        cmd = "PlaceOrder"
+        if spec is None:
+            return self._reject(out, cmd, account_id, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
+                                Reason.UNKNOWN_INSTRUMENT, label=c.label)
+        name = spec.name
+        if name in self.settled or (spec.expiry_ts is not None and ts >= spec.expiry_ts):
+            return self._reject(out, cmd, account_id, Code.ORDERBOOK_CLOSED,
+                                Reason.INSTRUMENT_EXPIRED, label=c.label)
+        side = c.side
+        if side != BUY and side != SELL:
+            return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_SIDE,
+                                label=c.label)
+        amount = c.amount
+        if amount <= 0:
+            return self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT,
+                                label=c.label)
+        if amount < spec.min_amount:
+            return self._reject(out, cmd, account_id, Code.QTY_TOO_LOW, Reason.BELOW_MIN_AMOUNT,
+                                label=c.label)
+        order_type = c.type
+        tif = c.tif
+        if order_type == LIMIT:
+            price = c.price
+            if price is None:
+                return self._reject(out, cmd, account_id, Code.INVALID_PRICE,
+                                    Reason.MISSING_PRICE, label=c.label)
+            if price <= 0:
+                return self._reject(out, cmd, account_id, Code.INVALID_PRICE,
+                                    Reason.INVALID_PRICE, label=c.label)
+        elif order_type != MARKET:
+            return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                Reason.INVALID_ORDER_TYPE, label=c.label)
+        if tif not in TIMES_IN_FORCE:
+            return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                Reason.INVALID_TIME_IN_FORCE, label=c.label)
+        if c.stp not in STP_MODES:
+            return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_STP_MODE,
+                                label=c.label)
+        if tif == GTD:
+            if c.expire_ts is None or c.expire_ts <= ts:
+                return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                    Reason.INVALID_EXPIRY, label=c.label)
+        if c.post_only and (order_type == MARKET or tif == IOC or tif == FOK):
+            return self._reject(out, cmd, account_id, Code.UNSUPPORTED_ARG_COMBINATION,
+                                Reason.POST_ONLY_NOT_LIMIT, label=c.label)
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            # No account means no funds; reject without creating one (a rejected command
+            # changes nothing).
+            return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
+                                Reason.NOT_ENOUGH_FUNDS, label=c.label)
+        label = c.label
+        if label is not None:
+            if not label or len(label) > self.config.max_label_length:
+                return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                    Reason.INVALID_LABEL, label=label)
+            if label in acct.labels:
+                return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                    Reason.DUPLICATE_LABEL, label=label)
+        reduce_only = c.reduce_only
+        if reduce_only:
+            if spec.kind != FUTURE:
+                return self._reject(out, cmd, account_id, Code.INVALID_ARGS_FOR_INSTRUMENT,
+                                    Reason.REDUCE_ONLY_SPOT, label=label)
+            room = self._reduce_only_room(acct, name, side)
+            if room <= 0:
+                return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
+                                    Reason.REDUCE_ONLY_NO_POSITION, label=label)
+            if amount > room:
+                amount = room  # Deribit caps a reduce-only order at what it can reduce
+        book = self.books[name]
+        best_opposite = book.best_ask() if side == BUY else book.best_bid()
+        if order_type == MARKET:
+            if best_opposite is None:
+                return self._reject(out, cmd, account_id, Code.OTHER_REJECT, Reason.NO_LIQUIDITY,
+                                    label=label)
+            band = best_opposite * spec.price_band_bps // 10_000
+            price = best_opposite + band if side == BUY else max(1, best_opposite - band)
+        elif c.post_only and best_opposite is not None and (
+            price >= best_opposite if side == BUY else price <= best_opposite
+        ):
+            if c.reject_post_only:
+                return self._reject(out, cmd, account_id, Code.POST_ONLY_REJECT,
+                                    Reason.POST_ONLY_WOULD_CROSS, label=label)
+            price = best_opposite - 1 if side == BUY else best_opposite + 1
+            if price <= 0:
+                return self._reject(out, cmd, account_id, Code.POST_ONLY_REJECT,
+                                    Reason.POST_ONLY_WOULD_CROSS, label=label)
+        reserve = self._reservation(spec, side, price, amount, reduce_only)
+        if spec.kind == FUTURE:
+            if reserve and self.available_margin(acct) < reserve:
+                return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
+                                    Reason.NOT_ENOUGH_MARGIN, label=label)
+        elif side == BUY:
+            if acct.cash - acct.reserved < reserve or (
+                acct.positions and reserve > self.available_margin(acct)
+            ):
+                return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
+                                    Reason.NOT_ENOUGH_FUNDS, label=label)
+        elif acct.assets.get(spec.base, 0) - acct.asset_reserved.get(spec.base, 0) < reserve:
+            return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
+                                Reason.NOT_ENOUGH_ASSET, label=label)
+
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        expire_ts = c.expire_ts if tif == GTD else None
+        order = Order(order_id, account_id, side, price, amount, 0, ts, label, 0, reduce_only,
+                      name, tif, expire_ts, c.post_only, c.stp)
+        out.append(
+            OrderAccepted(order_id, account_id, name, side, amount, price, order_type, tif,
+                          c.post_only, reduce_only, label, ts)
+        )
+        if tif == FOK and book.fillable(side, price, amount, account_id, c.stp) < amount:
+            out.append(OrderUpdated(order_id, account_id, name, CANCELLED, 0, amount, price,
+                                    Reason.FOK_NOT_FILLED, ts))
+            return None
+        if reserve:
+            order.reserved = reserve
+            self._hold(acct, spec, side, reserve)
+        stopped = False
+        if best_opposite is not None and (
+            price >= best_opposite if side == BUY else price <= best_opposite
+        ):
+            stopped = self._take(spec, book, acct, order, c.stp, ts, out)
+        self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
+        return None
+
+    def _take(self, spec: InstrumentSpec, book: Book, acct: Account, order: Order, stp: str,
+              ts: int, out: list, liquidation: bool = False) -> bool:
+        """Match ``order`` against the book; returns True if self-trade prevention stopped it."""
+        fills, self_cancelled, stopped = book.match(order.side, order.price, order.qty,
+                                                    order.account, stp)
+        name = spec.name
+        for maker in self_cancelled:
+            remaining = maker.qty
+            maker.qty = 0
+            self._unhold_order(acct, spec, maker)
+            self._forget(acct, maker)
+            out.append(OrderUpdated(maker.id, maker.account, name, CANCELLED, maker.filled,
+                                    remaining, maker.price, Reason.SELF_TRADE, ts))
+            self._delta(out, name, maker.side, maker.price, book.level_total(maker.side,
+                                                                             maker.price))
+        if fills:
+            self._execute(spec, book, order, acct, fills, ts, out, liquidation)
+        return stopped
+
+    def _finish_taker(self, spec: InstrumentSpec, book: Book, acct: Account, order: Order,
+                      order_type: str, tif: str, stopped: bool, ts: int, out: list,
+                      report_open: bool = False) -> None:
+        """After matching: rest the remainder, or cancel it, and report the taker's state."""
+        remaining = order.qty
+        name = spec.name
+        if not remaining:
+            self._unhold_order(acct, spec, order)  # any rounding left on a filled order
+            out.append(OrderUpdated(order.id, order.account, name, FILLED, order.filled, 0,
+                                    order.price, None, ts))
+            return
+        if stopped or order_type == MARKET or tif == IOC or tif == FOK:
+            if stopped:
+                reason = Reason.SELF_TRADE
+            elif order_type == MARKET:
+                reason = Reason.MARKET_REMAINDER
+            else:
+                reason = Reason.IOC_REMAINDER
+            order.qty = 0
+            self._unhold_order(acct, spec, order)
+            out.append(OrderUpdated(order.id, order.account, name, CANCELLED, order.filled,
+                                    remaining, order.price, reason, ts))
+            return
+        total = book.add(order)
+        self.orders[order.id] = order
+        acct.open_orders[order.id] = order
+        if order.label is not None:
+            acct.labels[order.label] = order.id
+        if order.expire_ts is not None:
+            heappush(self._gtd_heap, (order.expire_ts, order.id))
+            if order.expire_ts < self._next_due:
+                self._next_due = order.expire_ts
+        if order.filled or report_open:
+            out.append(OrderUpdated(order.id, order.account, name, OPEN, order.filled, remaining,
+                                    order.price, None, ts))
+        self._delta(out, name, order.side, order.price, total)
+
+    def _execute(self, spec: InstrumentSpec, book: Book, taker: Order, taker_acct: Account,
+                 fills: list, ts: int, out: list, liquidation: bool) -> None:
+        """Book the fills of one taker: trades, accounts, maker updates, level deltas."""
+        name = spec.name
+        tick_value = spec.tick_value
+        maker_ppm = spec.maker_fee_ppm
+        taker_ppm = spec.taker_fee_ppm
+        is_future = spec.kind == FUTURE
+        accounts = self.accounts
+        fee_acct = self.account(self.config.fee_account) if (maker_ppm or taker_ppm) else None
+        taker_side = taker.side
+        taker_id = taker.id
+        changed_levels: list[int] = []
+        price = 0
+        for maker, qty in fills:
+            price = maker.price
+            trade_id = self.next_trade_id
+            self.next_trade_id = trade_id + 1
+            notional = price * qty * tick_value
+            maker_fee = _fee(notional, maker_ppm) if maker_ppm else 0
+            taker_fee = _fee(notional, taker_ppm) if taker_ppm else 0
+            maker_acct = accounts[maker.account]
+            out.append(Trade(trade_id, name, price, qty, taker_side, maker.id, taker_id,
+                             maker.account, taker.account, maker_fee, taker_fee, ts, liquidation))
+            taker.qty -= qty
+            taker.filled += qty
+            if is_future:
+                self._fill_future(spec, maker_acct, maker, -taker_side * qty, price, maker_fee)
+                self._fill_future(spec, taker_acct, taker, taker_side * qty, price, taker_fee)
+            else:
+                self._fill_spot(spec, maker_acct, maker, qty, notional, maker_fee)
+                self._fill_spot(spec, taker_acct, taker, qty, notional, taker_fee)
+            if fee_acct is not None:
+                fee_acct.cash += maker_fee + taker_fee
+                self._touched_balances[(fee_acct.id, USD)] = None
+            if maker.qty:
+                out.append(OrderUpdated(maker.id, maker.account, name, OPEN, maker.filled,
+                                        maker.qty, price, None, ts))
+            else:
+                self._unhold_order(maker_acct, spec, maker)
+                self._forget(maker_acct, maker)
+                out.append(OrderUpdated(maker.id, maker.account, name, FILLED, maker.filled, 0,
+                                        price, None, ts))
+            if not changed_levels or changed_levels[-1] != price:
+                changed_levels.append(price)
+        self.last_prices[name] = price
+        index = self.indexes.get(name)
+        if index is not None:
+            index.observe(ts, price)
+        maker_side = -taker_side
+        for level_price in changed_levels:
+            self._delta(out, name, maker_side, level_price,
+                        book.level_total(maker_side, level_price))
+        if is_future:
+            self._trim_reduce_only(spec, taker_acct, ts, out)
+            for maker, _ in fills:
+                maker_acct = accounts[maker.account]
+                if maker_acct is not taker_acct:
+                    self._trim_reduce_only(spec, maker_acct, ts, out)
+
+    def _release(self, acct: Account, spec: InstrumentSpec, order: Order) -> None:
+        """Shrink an order's reservation to what its remaining quantity needs."""
+        if order.reserved:
+            keep = self._reservation(spec, order.side, order.price, order.qty, order.reduce_only)
+            if keep != order.reserved:
+                self._hold(acct, spec, order.side, keep - order.reserved)
+                order.reserved = keep
+
+    def _fill_spot(self, spec: InstrumentSpec, acct: Account, order: Order, qty: int,
+                   notional: int, fee: int) -> None:
+        self._release(acct, spec, order)
+        base = spec.base
+        assets = acct.assets
+        if order.side == BUY:
+            acct.cash -= notional + fee
+            assets[base] = assets.get(base, 0) + qty
+        else:
+            acct.cash += notional - fee
+            assets[base] = assets[base] - qty
+        touched = self._touched_balances
+        touched[(acct.id, USD)] = None
+        touched[(acct.id, base)] = None
+
+    def _fill_future(self, spec: InstrumentSpec, acct: Account, order: Order, signed_qty: int,
+                     price: int, fee: int) -> None:
+        self._release(acct, spec, order)
+        self._move_position(spec, acct, signed_qty, price)
+        if fee:
+            acct.cash -= fee
+        self._touched_balances[(acct.id, USD)] = None
+
+    def _move_position(self, spec: InstrumentSpec, acct: Account, delta: int, price: int) -> None:
+        """Apply a signed position change at ``price``, realizing P&L on the closed part.
+
+        With k lots closed out of a position of size s and cost c, the realized amount is
+        X = sign(s)*k*price - floor(k*c/|s|); it moves from unrealized to cash by adding X to
+        the cost, so equity is unchanged to the micro-dollar and the closed part's cost basis
+        leaves the position exactly (a fully closed position always ends with cost 0).
+        """
+        name = spec.name
+        pos = acct.positions.get(name)
+        if pos is None:
+            pos = acct.positions[name] = Position()
+        size = pos.size
+        cost = pos.cost + delta * price
+        if size and (size > 0) != (delta > 0):
+            abs_size = size if size > 0 else -size
+            closed = min(abs_size, delta if delta > 0 else -delta)
+            sign = 1 if size > 0 else -1
+            realized = sign * closed * price - (closed * pos.cost) // abs_size
+            cost += realized
+            cash = realized * spec.tick_value
+            acct.cash += cash
+            pos.realized += cash
+        pos.size = size + delta
+        pos.cost = cost
+        holders = self.holders[name]
+        if pos.size:
+            holders.add(acct.id)
+        else:
+            holders.discard(acct.id)
+        self._touched_positions[(acct.id, name)] = None
+
+    def _reduce_only_room(self, acct: Account, name: str, side: int) -> int:
+        """Lots a new reduce-only order on ``side`` may still take off the position."""
+        pos = acct.positions.get(name)
+        size = pos.size if pos is not None else 0
+        if size == 0 or (size > 0) == (side == BUY):
+            return 0
+        committed = sum(
+            o.qty for o in acct.open_orders.values()
+            if o.reduce_only and o.instrument == name and o.side == side
+        )
+        return abs(size) - committed
+
+    def _trim_reduce_only(self, spec: InstrumentSpec, acct: Account, ts: int, out: list) -> None:
+        """Keep resting reduce-only orders from ever increasing a position after it changed."""
+        name = spec.name
+        orders = [o for o in acct.open_orders.values() if o.reduce_only and o.instrument == name]
+        if not orders:
+            return
+        pos = acct.positions.get(name)
+        size = pos.size if pos is not None else 0
+        room = {BUY: -size if size < 0 else 0, SELL: size if size > 0 else 0}
+        book = self.books[name]
+        for order in orders:  # oldest first keeps the oldest intent
+            allowed = room[order.side]
+            if order.qty <= allowed:
+                room[order.side] = allowed - order.qty
+                continue
+            if allowed == 0:
+                self._cancel_resting(order, Reason.REDUCE_ONLY_TRIMMED, ts, out)
+                continue
+            room[order.side] = 0
+            total = book.reduce(order, allowed)
+            out.append(OrderUpdated(order.id, order.account, name, OPEN, order.filled, allowed,
+                                    order.price, Reason.REDUCE_ONLY_TRIMMED, ts))
+            self._delta(out, name, order.side, order.price, total)
+
+    def _own_open_order(self, account_id: int, order_id: int) -> Order | None:
+        order = self.orders.get(order_id)
+        if order is None or order.account != account_id:
+            return None
+        return order
+
+    def _not_open(self, out: list, command: str, account_id: int, order_id: int) -> None:
+        # A foreign order answers exactly like a closed one: ids are sequential, so only
+        # "was this id ever issued" is told apart, and that is public anyway.
+        if 0 < order_id < self.next_order_id:
+            self._reject(out, command, account_id, Code.NOT_OPEN_ORDER, Reason.NOT_OPEN_ORDER,
+                         order_id=order_id)
+        else:
+            self._reject(out, command, account_id, Code.ORDER_NOT_FOUND, Reason.ORDER_NOT_FOUND,
+                         order_id=order_id)
+
+    def _cancel(self, c: CancelOrder, ts: int, out: list) -> None:
+        order = self._own_open_order(c.account, c.order_id)
+        if order is None:
+            return self._not_open(out, "CancelOrder", c.account, c.order_id)
+        out.append(Accepted("CancelOrder", c.account, order.id))
+        self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out)
+        return None
+
+    def _cancel_all(self, c: CancelAll, ts: int, out: list) -> None:
+        acct = self.accounts.get(c.account)
+        if c.instrument is not None and c.instrument not in self.registry:
+            return self._reject(out, "CancelAll", c.account,
+                                Code.INVALID_OR_UNSUPPORTED_INSTRUMENT, Reason.UNKNOWN_INSTRUMENT)
+        out.append(Accepted("CancelAll", c.account))
+        if acct is None:
+            return None
+        victims = [
+            o for o in acct.open_orders.values()
+            if (c.instrument is None or o.instrument == c.instrument)
+            and (c.label is None or o.label == c.label)
+        ]
+        for order in victims:
+            self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out)
+        return None
+
+    def _amend(self, c: AmendOrder, ts: int, out: list) -> None:
+        cmd = "AmendOrder"
+        order = self._own_open_order(c.account, c.order_id)
+        if order is None:
+            return self._not_open(out, cmd, c.account, c.order_id)
+        spec = self.registry.by_name[order.instrument]
+        acct = self.accounts[order.account]
+        new_price = order.price if c.price is None else c.price
+        new_remaining = order.qty if c.amount is None else c.amount - order.filled
+        if c.amount is None and c.price is None:
+            return self._reject(out, cmd, c.account, Code.BAD_ARGUMENT, Reason.NOTHING_TO_AMEND,
+                                order_id=order.id)
+        if new_price <= 0:
+            return self._reject(out, cmd, c.account, Code.INVALID_PRICE, Reason.INVALID_PRICE,
+                                order_id=order.id)
+        if c.amount is not None and c.amount <= 0:
+            return self._reject(out, cmd, c.account, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT,
+                                order_id=order.id)
+        if new_remaining <= 0:
+            return self._reject(out, cmd, c.account, Code.INVALID_AMOUNT,
+                                Reason.AMOUNT_NOT_ABOVE_FILLED, order_id=order.id)
+        if new_remaining + order.filled < spec.min_amount:
+            return self._reject(out, cmd, c.account, Code.QTY_TOO_LOW, Reason.BELOW_MIN_AMOUNT,
+                                order_id=order.id)
+        if order.reduce_only:
+            room = self._reduce_only_room(acct, spec.name, order.side) + order.qty
+            new_remaining = min(new_remaining, room)
+            if new_remaining <= 0:
+                return self._reject(out, cmd, c.account, Code.BAD_ARGUMENT,
+                                    Reason.REDUCE_ONLY_NO_POSITION, order_id=order.id)
+        book = self.books[spec.name]
+        side = order.side
+        best_opposite = book.best_ask() if side == BUY else book.best_bid()
+        crosses = best_opposite is not None and (
+            new_price >= best_opposite if side == BUY else new_price <= best_opposite
+        )
+        if crosses and order.post_only:
+            return self._reject(out, cmd, c.account, Code.POST_ONLY_REJECT,
+                                Reason.POST_ONLY_WOULD_CROSS, order_id=order.id)
+        reserve = self._reservation(spec, side, new_price, new_remaining, order.reduce_only)
+        extra = reserve - order.reserved
+        if extra > 0:
+            if spec.kind == FUTURE:
+                short = self.available_margin(acct) < extra
+            elif side == BUY:
+                short = acct.cash - acct.reserved < extra
+            else:
+                short = acct.free_asset(spec.base) < extra
+            if short:
+                return self._reject(out, cmd, c.account, Code.NOT_ENOUGH_FUNDS,
+                                    Reason.NOT_ENOUGH_FUNDS, order_id=order.id)
+        out.append(Accepted(cmd, c.account, order.id))
+        name = spec.name
+        if new_price == order.price and new_remaining <= order.qty:
+            # A pure reduction keeps its place in the queue.
+            total = book.reduce(order, new_remaining)
+            self._hold(acct, spec, side, reserve - order.reserved)
+            order.reserved = reserve
+            out.append(OrderUpdated(order.id, order.account, name, OPEN, order.filled,
+                                    new_remaining, new_price, None, ts))
+            self._delta(out, name, side, new_price, total)
+            return None
+        # A price change or a size increase loses priority: the order leaves its level and
+        # re-enters as if new (it may trade), keeping its id, label, fills and STP mode.
+        old_total = book.cancel(order)
+        self._delta(out, name, side, order.price, old_total)
+        self._forget(acct, order)
+        replacement = Order(order.id, order.account, side, new_price, new_remaining,
+                            order.filled, ts, order.label, order.reserved, order.reduce_only,
+                            name, order.tif, order.expire_ts, order.post_only, order.stp)
+        self._hold(acct, spec, side, reserve - replacement.reserved)
+        replacement.reserved = reserve
+        stopped = False
+        if crosses:
+            stopped = self._take(spec, book, acct, replacement, replacement.stp, ts, out)
+        self._finish_taker(spec, book, acct, replacement, LIMIT, replacement.tif, stopped, ts,
+                           out, report_open=True)
+        return None
+
+    # -- funds ----------------------------------------------------------------------------------
+    def _asset_ok(self, asset: str) -> bool:
+        return asset in self.registry.assets
+
+    def _deposit(self, c: Deposit, ts: int, out: list) -> None:
+        self._credit("Deposit", c.account, c.asset, c.amount, out, allow_usd=True)
+
+    def _mint(self, c: Mint, ts: int, out: list) -> None:
+        self._credit("Mint", c.account, c.asset, c.amount, out, allow_usd=False)
+
+    def _withdraw(self, c: Withdraw, ts: int, out: list) -> None:
+        self._debit("Withdraw", c.account, c.asset, c.amount, out, allow_usd=True)
+
+    def _burn(self, c: Burn, ts: int, out: list) -> None:
+        self._debit("Burn", c.account, c.asset, c.amount, out, allow_usd=False)
+
+    def _check_transfer(self, cmd: str, account_id: int, asset: str, amount: int, out: list,
+                        allow_usd: bool) -> bool:
+        if not self._asset_ok(asset):
+            self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.UNKNOWN_ASSET)
+            return False
+        if asset == USD and not allow_usd:
+            self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.USD_NOT_MINTABLE)
+            return False
+        if amount <= 0:
+            self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT)
+            return False
+        return True
+
+    def _credit(self, cmd: str, account_id: int, asset: str, amount: int, out: list,
+                allow_usd: bool) -> None:
+        if not self._check_transfer(cmd, account_id, asset, amount, out, allow_usd):
+            return
+        acct = self.account(account_id)
+        out.append(Accepted(cmd, account_id))
+        if asset == USD:
+            acct.cash += amount
+        else:
+            acct.assets[asset] = acct.assets.get(asset, 0) + amount
+        self.external[asset] = self.external.get(asset, 0) + amount
+        self._touched_balances[(account_id, asset)] = None
+
+    def _debit(self, cmd: str, account_id: int, asset: str, amount: int, out: list,
+               allow_usd: bool) -> None:
+        if not self._check_transfer(cmd, account_id, asset, amount, out, allow_usd):
+            return
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            free = 0
+        elif asset == USD:
+            free = acct.cash - acct.reserved
+            if acct.has_positions():
+                free = min(free, self.available_margin(acct))
+        else:
+            free = acct.free_asset(asset)
+        if amount > free:
+            self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
+                         Reason.NOT_ENOUGH_FUNDS if asset == USD else Reason.NOT_ENOUGH_ASSET)
+            return
+        assert acct is not None
+        out.append(Accepted(cmd, account_id))
+        if asset == USD:
+            acct.cash -= amount
+        else:
+            acct.assets[asset] -= amount
+        self.external[asset] -= amount
+        self._touched_balances[(account_id, asset)] = None
+
+    # -- marks, liquidation, listing ------------------------------------------------------------
+    def _set_mark(self, c: SetMark, ts: int, out: list) -> None:
+        spec = self.registry.by_name.get(c.instrument)
+        if spec is None:
+            return self._reject(out, "SetMark", None, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
+                                Reason.UNKNOWN_INSTRUMENT)
+        if c.price <= 0:
+            return self._reject(out, "SetMark", None, Code.INVALID_PRICE, Reason.INVALID_PRICE)
+        if spec.name in self.settled:
+            return self._reject(out, "SetMark", None, Code.ORDERBOOK_CLOSED,
+                                Reason.INSTRUMENT_EXPIRED)
+        out.append(Accepted("SetMark"))
+        self.marks[spec.name] = c.price
+        out.append(MarkUpdated(spec.name, c.price))
+        index = self.indexes.get(spec.name)
+        if index is not None:
+            index.observe(ts, c.price)
+        if spec.kind == FUTURE:
+            self._liquidate_below_maintenance(spec.name, ts, out)
+        return None
+
+    def _liquidate_below_maintenance(self, name: str, ts: int, out: list) -> None:
+        system = (self.config.fee_account, self.config.insurance_account)
+        for account_id in sorted(self.holders[name]):
+            if account_id in system:
+                continue
+            acct = self.accounts[account_id]
+            if not acct.has_positions():
+                continue  # closed by an earlier liquidation in this loop
+            equity = self.equity(acct)
+            maintenance = self.margin_requirements(acct)[1]
+            if equity < maintenance:
+                self._liquidate(acct, equity, maintenance, ts, out)
+
+    def _liquidate(self, acct: Account, equity: int, maintenance: int, ts: int,
+                   out: list) -> None:
+        for order in list(acct.open_orders.values()):
+            self._cancel_resting(order, Reason.LIQUIDATION, ts, out)
+        insurance = self.account(self.config.insurance_account)
+        for name in sorted(acct.positions):
+            pos = acct.positions[name]
+            if not pos.size:
+                continue
+            spec = self.registry.by_name[name]
+            book = self.books[name]
+            side = SELL if pos.size > 0 else BUY
+            qty = abs(pos.size)
+            mark = self.mark_price(name) or abs(pos.cost // pos.size)
+            band = mark * spec.price_band_bps // 10_000
+            limit = mark + band if side == BUY else max(1, mark - band)
+            order_id = self.next_order_id
+            self.next_order_id = order_id + 1
+            order = Order(order_id, acct.id, side, limit, qty, 0, ts, None, 0, True, name, IOC)
+            out.append(OrderAccepted(order_id, acct.id, name, side, qty, limit, MARKET, IOC,
+                                     False, True, None, ts))
+            self._take(spec, book, acct, order, STP_CANCEL_MAKER, ts, out, liquidation=True)
+            remaining = order.qty
+            order.qty = 0
+            out.append(OrderUpdated(order_id, acct.id, name, FILLED if not remaining else CANCELLED,
+                                    order.filled, remaining, limit,
+                                    None if not remaining else Reason.LIQUIDATION, ts))
+            if remaining:
+                # What the book could not absorb within the band goes to the insurance fund
+                # at the mark price.
+                signed = remaining if side == BUY else -remaining
+                self._move_position(spec, acct, signed, mark)
+                self._move_position(spec, insurance, -signed, mark)
+                self._touched_balances[(acct.id, USD)] = None
+                self._touched_balances[(insurance.id, USD)] = None
+        covered = 0
+        if acct.cash < 0:
+            covered = -acct.cash
+            insurance.cash -= covered
+            acct.cash = 0
+            self._touched_balances[(insurance.id, USD)] = None
+            self._touched_balances[(acct.id, USD)] = None
+        out.append(Liquidated(acct.id, equity, maintenance, covered, ts))
+
+    def _list_instrument(self, c: ListInstrument, ts: int, out: list) -> None:
+        spec = c.spec
+        if spec.name in self.registry:
+            return self._reject(out, "ListInstrument", None, Code.BAD_ARGUMENT,
+                                Reason.DUPLICATE_INSTRUMENT)
+        if spec.validate() is not None or (
+            spec.kind == FUTURE and spec.expiry_ts is not None and spec.expiry_ts <= ts
+        ):
+            return self._reject(out, "ListInstrument", None, Code.BAD_ARGUMENT,
+                                Reason.INVALID_INSTRUMENT_SPEC)
+        self._add_instrument(spec)
+        out.append(Accepted("ListInstrument"))
+        out.append(InstrumentListed(spec.name))
+        return None
+
+    def _tick(self, c: Tick, ts: int, out: list) -> None:
+        out.append(Accepted("Tick"))
