@@ -13,7 +13,10 @@ import sys
 
 # (module, attribute) pairs; each attribute is a ``register(subparsers)`` function.
 SUBCOMMANDS: list[tuple[str, str]] = [
-    ("bench.cli", "register"),
+    ("bench.cli", "register"),  # cmx bench core|gateway|sim
+    ("exchange.gateway.cli", "register"),  # cmx serve
+    ("scenarios.cli", "register"),  # cmx run, cmx sweep, cmx report
+    ("exchange.journal.cli", "register"),  # cmx replay
 ]
 
 

@@ -1,5 +1,6 @@
 """Sans-I/O exchange core: instruments, books, accounts and the matching engine."""
 
+from . import messages as _messages
 from .book import Book, Order
 from .codes import Code, Reason
 from .engine import Engine, EngineConfig
@@ -14,10 +15,10 @@ from .instruments import (
     default_instruments,
     monthly_futures,
 )
-from . import messages as _messages
 from .messages import *  # noqa: F403 - the message vocabulary is the core's public API
 
-__all__ = [n for n in vars(_messages) if not n.startswith("_") and n not in ("msgspec", "annotations")]
+_NOT_EXPORTED = ("msgspec", "annotations", "InstrumentSpec")
+__all__ = [n for n in vars(_messages) if not n.startswith("_") and n not in _NOT_EXPORTED]
 __all__ += [
     "FUTURE",
     "SPOT",
