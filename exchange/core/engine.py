@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from hashlib import blake2b
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 
 import msgspec
 
@@ -95,6 +95,7 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self.registry = Registry()
+        self._specs = self.registry.by_name  # hot-path alias
         self.book_factory = book_factory
         self.books: dict[str, Book] = {}
         self.change_ids: dict[str, int] = {}
@@ -242,6 +243,63 @@ class Engine:
             "accounts": accounts,
         }
 
+    @classmethod
+    def from_snapshot(
+        cls,
+        state: dict,
+        config: EngineConfig | None = None,
+        book_factory: Callable[[], Book] = Book,
+    ) -> Engine:
+        """Rebuild an engine from ``snapshot()`` output (possibly after a msgpack round trip).
+
+        The rebuilt engine has the same ``state_hash()`` and produces the same events for the
+        same commands as the one that was snapshotted: queues are re-filled in priority order
+        and every counter (order ids, trade ids, change ids) continues where it stopped.
+        """
+        specs = [msgspec.convert(spec, InstrumentSpec) for spec in state["instruments"]]
+        engine = cls(specs, config, book_factory)
+        engine.seq = state["seq"]
+        engine.now = state["now"]
+        engine.next_order_id = state["next_order_id"]
+        engine.next_trade_id = state["next_trade_id"]
+        engine.change_ids = dict(state["change_ids"])
+        engine.marks = dict(state["marks"])
+        engine.last_prices = dict(state["last_prices"])
+        for name, times, prices, horizon in state["indexes"]:
+            index = engine.indexes.setdefault(name, TwapIndex())
+            index.times, index.prices, index.horizon = list(times), list(prices), horizon
+        engine.settled = dict(state["settled"])
+        engine._expiry_heap = [
+            (exp, name) for exp, name in engine._expiry_heap if name not in engine.settled
+        ]
+        heapify(engine._expiry_heap)
+        engine.external = dict(state["external"])
+        engine._gtd_heap = [tuple(item) for item in state["gtd"]]  # type: ignore[misc]
+        heapify(engine._gtd_heap)
+        for name, sides in state["books"].items():
+            book = engine.books[name]
+            for levels in sides:
+                for _price, _total, queue in levels:
+                    for fields in queue:
+                        order = Order(*fields)
+                        book.add(order)
+                        engine.orders[order.id] = order
+        for row in state["accounts"]:
+            account_id, cash, reserved, assets, asset_reserved, positions, open_ids, labels = row
+            acct = engine.account(account_id)
+            acct.cash, acct.reserved = cash, reserved
+            acct.assets = dict(assets)
+            acct.asset_reserved = dict(asset_reserved)
+            for name, size, cost, realized in positions:
+                pos = acct.positions[name] = Position()
+                pos.size, pos.cost, pos.realized = size, cost, realized
+                if size:
+                    engine.holders[name].add(account_id)
+            acct.open_orders = {order_id: engine.orders[order_id] for order_id in open_ids}
+            acct.labels = dict(labels)
+        engine._refresh_due()
+        return engine
+
     def check_invariants(self) -> None:
         """Raise AssertionError if any invariant of the design is violated."""
         from .invariants import check
@@ -305,8 +363,10 @@ class Engine:
             price = self.indexes[spec.index].twap(expiry - spec.settlement_window_ns, expiry)
         if price is None:
             price = self.mark_price(name) or 0
-        for order in [o for o in self.orders.values() if o.instrument == name]:
-            self._cancel_resting(order, Reason.INSTRUMENT_EXPIRED, expiry, out)
+        # By id, not dict order, so a restored engine (whose index is rebuilt in book order)
+        # settles identically.
+        for order_id in sorted(o.id for o in self.orders.values() if o.instrument == name):
+            self._cancel_resting(self.orders[order_id], Reason.INSTRUMENT_EXPIRED, expiry, out)
         tick_value = spec.tick_value
         for account_id in sorted(self.holders[name]):
             acct = self.accounts[account_id]
@@ -336,18 +396,22 @@ class Engine:
         self.change_ids[name] = change_id
         out.append(BookDelta(name, change_id, side, price, total))
 
-    def _reservation(self, spec: InstrumentSpec, side: int, price: int, qty: int, reduce_only: bool
-                     ) -> int:
+    @staticmethod
+    def _reservation(spec: InstrumentSpec, side: int, price: int, qty: int,
+                     reduce_only: bool) -> int:
         """What an open order of ``qty`` holds back: cash for spot buys (notional plus the
         worst-case fee), lots of the asset for spot sells, initial margin for futures."""
         if spec.kind == FUTURE:
             if reduce_only:
                 return 0
-            notional = qty * price * spec.tick_value
-            return -(-notional * spec.initial_margin_bps // 10_000)
+            return -(-qty * price * spec.tick_value * spec.initial_margin_bps // 10_000)
         if side == BUY:
             notional = qty * price * spec.tick_value
-            return notional + _fee(notional, max(spec.maker_fee_ppm, spec.taker_fee_ppm, 0))
+            maker, taker = spec.maker_fee_ppm, spec.taker_fee_ppm
+            ppm = maker if maker > taker else taker
+            if ppm > 0:
+                return notional - (-notional * ppm // 1_000_000)
+            return notional
         return qty
 
     def _hold(self, acct: Account, spec: InstrumentSpec, side: int, amount: int) -> None:
@@ -405,7 +469,7 @@ class Engine:
     # -- orders ---------------------------------------------------------------------------------
     def _place(self, c: PlaceOrder, ts: int, out: list) -> None:
         account_id = c.account
-        spec = self.registry.by_name.get(c.instrument)
+        spec = self._specs.get(c.instrument)
         cmd = "PlaceOrder"
         if spec is None:
             return self._reject(out, cmd, account_id, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
@@ -524,7 +588,13 @@ class Engine:
             return None
         if reserve:
             order.reserved = reserve
-            self._hold(acct, spec, side, reserve)
+            if side == SELL and spec.kind == SPOT:
+                base = spec.base
+                acct.asset_reserved[base] = acct.asset_reserved.get(base, 0) + reserve
+                self._touched_balances[(account_id, base)] = None
+            else:
+                acct.reserved += reserve
+                self._touched_balances[(account_id, USD)] = None
         stopped = False
         if best_opposite is not None and (
             price >= best_opposite if side == BUY else price <= best_opposite

@@ -57,16 +57,21 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True):
     maker_fee_ppm: int = 0
     taker_fee_ppm: int = 0
     price_band_bps: int = 1000  # market orders may trade at most this far from the touch
+    # Derived, never read from input: micro-USD that one tick of price is worth on one lot.
+    # Stored as a field (set in __post_init__) because the engine reads it on every fill and
+    # a Decimal computation there would cost more than the rest of the fill.
+    tick_value: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            value = int(Decimal(self.tick_size) * Decimal(self.lot_size) * USD_SCALE)
+        except (InvalidOperation, ValueError):
+            value = 0  # validate() reports the bad decimal
+        msgspec.structs.force_setattr(self, "tick_value", value)
 
     @property
     def is_future(self) -> bool:
         return self.kind == FUTURE
-
-    @property
-    def tick_value(self) -> int:
-        """Micro-USD that one tick of price is worth on one lot."""
-        value = Decimal(self.tick_size) * Decimal(self.lot_size) * USD_SCALE
-        return int(value)
 
     def validate(self) -> str | None:
         """Return a description of what is wrong with this spec, or None if it is usable."""
