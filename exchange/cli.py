@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             # Only tolerate the subcommand's own module being absent, never a broken import
             # inside it.
-            if exc.name != module_name:
+            missing = exc.name or ""
+            if module_name != missing and not module_name.startswith(missing + "."):
                 raise
             continue
         getattr(module, attribute)(subparsers)
