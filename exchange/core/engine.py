@@ -142,6 +142,8 @@ class Engine:
         out: list = []
         if ts >= self._next_due:
             self._process_due(ts, out)
+            if self._touched_balances or self._touched_positions:
+                self._flush_changes(out)
         handler = self._handlers.get(type(command))
         if handler is None:
             out.append(
@@ -437,17 +439,34 @@ class Engine:
             del acct.labels[order.label]
 
     def _cancel_resting(self, order: Order, reason: str, ts: int, out: list) -> None:
-        spec = self.registry.by_name[order.instrument]
-        acct = self.accounts[order.account]
+        # Inlined reservation release and index removal: cancels are ~10% of all traffic.
+        name = order.instrument
+        account_id = order.account
+        order_id = order.id
+        acct = self.accounts[account_id]
         remaining = order.qty
-        total = self.books[order.instrument].cancel(order)
-        self._unhold_order(acct, spec, order)
-        self._forget(acct, order)
-        out.append(
-            OrderUpdated(order.id, order.account, order.instrument, CANCELLED, order.filled,
-                         remaining, order.price, reason, ts)
-        )
-        self._delta(out, order.instrument, order.side, order.price, total)
+        total = self.books[name].cancel(order)
+        reserved = order.reserved
+        if reserved:
+            order.reserved = 0
+            if order.side == SELL and self._specs[name].kind == SPOT:
+                base = self._specs[name].base
+                acct.asset_reserved[base] -= reserved
+                self._touched_balances[(account_id, base)] = None
+            else:
+                acct.reserved -= reserved
+                self._touched_balances[(account_id, USD)] = None
+        del self.orders[order_id]
+        del acct.open_orders[order_id]
+        label = order.label
+        if label is not None and acct.labels.get(label) == order_id:
+            del acct.labels[label]
+        out.append(OrderUpdated(order_id, account_id, name, CANCELLED, order.filled, remaining,
+                                order.price, reason, ts))
+        change_ids = self.change_ids
+        change_id = change_ids[name] + 1
+        change_ids[name] = change_id
+        out.append(BookDelta(name, change_id, order.side, order.price, total))
 
     def _flush_changes(self, out: list) -> None:
         accounts = self.accounts
@@ -558,8 +577,18 @@ class Engine:
             if price <= 0:
                 return self._reject(out, cmd, account_id, Code.POST_ONLY_REJECT,
                                     Reason.POST_ONLY_WOULD_CROSS, label=label)
-        reserve = self._reservation(spec, side, price, amount, reduce_only)
-        if spec.kind == FUTURE:
+        is_future = spec.kind == FUTURE
+        if is_future:
+            reserve = 0 if reduce_only else -(
+                -amount * price * spec.tick_value * spec.initial_margin_bps // 10_000
+            )
+        elif side == BUY:
+            reserve = amount * price * spec.tick_value
+            if spec.maker_fee_ppm > 0 or spec.taker_fee_ppm > 0:
+                reserve = self._reservation(spec, side, price, amount, False)
+        else:
+            reserve = amount
+        if is_future:
             if reserve and self.available_margin(acct) < reserve:
                 return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
                                     Reason.NOT_ENOUGH_MARGIN, label=label)
@@ -586,21 +615,31 @@ class Engine:
             out.append(OrderUpdated(order_id, account_id, name, CANCELLED, 0, amount, price,
                                     Reason.FOK_NOT_FILLED, ts))
             return None
+        reserve_asset = spec.base if side == SELL and not is_future else USD
         if reserve:
             order.reserved = reserve
-            if side == SELL and spec.kind == SPOT:
-                base = spec.base
-                acct.asset_reserved[base] = acct.asset_reserved.get(base, 0) + reserve
-                self._touched_balances[(account_id, base)] = None
-            else:
+            if reserve_asset == USD:
                 acct.reserved += reserve
-                self._touched_balances[(account_id, USD)] = None
+            else:
+                acct.asset_reserved[reserve_asset] = (
+                    acct.asset_reserved.get(reserve_asset, 0) + reserve
+                )
         stopped = False
         if best_opposite is not None and (
             price >= best_opposite if side == BUY else price <= best_opposite
         ):
             stopped = self._take(spec, book, acct, order, c.stp, ts, out)
         self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
+        if reserve:
+            touched = self._touched_balances
+            if touched:
+                touched[(account_id, reserve_asset)] = None
+            elif reserve_asset == USD:
+                # Fast path: nothing else moved, report the one balance directly.
+                out.append(BalanceChanged(account_id, USD, acct.cash, acct.reserved))
+            else:
+                out.append(BalanceChanged(account_id, reserve_asset, acct.assets[reserve_asset],
+                                          acct.asset_reserved[reserve_asset]))
         return None
 
     def _take(self, spec: InstrumentSpec, book: Book, acct: Account, order: Order, stp: str,
@@ -646,18 +685,23 @@ class Engine:
                                     remaining, order.price, reason, ts))
             return
         total = book.add(order)
-        self.orders[order.id] = order
-        acct.open_orders[order.id] = order
+        order_id = order.id
+        self.orders[order_id] = order
+        acct.open_orders[order_id] = order
         if order.label is not None:
-            acct.labels[order.label] = order.id
-        if order.expire_ts is not None:
-            heappush(self._gtd_heap, (order.expire_ts, order.id))
-            if order.expire_ts < self._next_due:
-                self._next_due = order.expire_ts
+            acct.labels[order.label] = order_id
+        expire_ts = order.expire_ts
+        if expire_ts is not None:
+            heappush(self._gtd_heap, (expire_ts, order_id))
+            if expire_ts < self._next_due:
+                self._next_due = expire_ts
         if order.filled or report_open:
-            out.append(OrderUpdated(order.id, order.account, name, OPEN, order.filled, remaining,
+            out.append(OrderUpdated(order_id, order.account, name, OPEN, order.filled, remaining,
                                     order.price, None, ts))
-        self._delta(out, name, order.side, order.price, total)
+        change_ids = self.change_ids
+        change_id = change_ids[name] + 1
+        change_ids[name] = change_id
+        out.append(BookDelta(name, change_id, order.side, order.price, total))
 
     def _execute(self, spec: InstrumentSpec, book: Book, taker: Order, taker_acct: Account,
                  fills: list, ts: int, out: list, liquidation: bool) -> None:
@@ -835,8 +879,8 @@ class Engine:
                          order_id=order_id)
 
     def _cancel(self, c: CancelOrder, ts: int, out: list) -> None:
-        order = self._own_open_order(c.account, c.order_id)
-        if order is None:
+        order = self.orders.get(c.order_id)
+        if order is None or order.account != c.account:
             return self._not_open(out, "CancelOrder", c.account, c.order_id)
         out.append(Accepted("CancelOrder", c.account, order.id))
         self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out)
