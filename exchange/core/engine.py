@@ -70,6 +70,14 @@ from .messages import (
 
 _NEVER = 1 << 62
 
+# Bounds on every integer a command can bring in. They keep all state within 64-bit ranges,
+# so snapshots and the journal (msgpack) can always encode it, with room to spare: 10^12 lots
+# or ticks is far beyond any real order, and 2^62 micro-USD is $4.6 trillion per balance.
+MAX_LOTS = 10**12
+MAX_TICKS = 10**12
+MAX_ID = (1 << 62) - 1
+MAX_BALANCE = 1 << 62
+
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Engine-wide settings. System accounts are exempt from margin and liquidation."""
@@ -505,6 +513,9 @@ class Engine:
         if amount <= 0:
             return self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT,
                                 label=c.label)
+        if amount > MAX_LOTS:
+            return self._reject(out, cmd, account_id, Code.INVALID_AMOUNT,
+                                Reason.AMOUNT_TOO_LARGE, label=c.label)
         if amount < spec.min_amount:
             return self._reject(out, cmd, account_id, Code.QTY_TOO_LOW, Reason.BELOW_MIN_AMOUNT,
                                 label=c.label)
@@ -518,6 +529,9 @@ class Engine:
             if price <= 0:
                 return self._reject(out, cmd, account_id, Code.INVALID_PRICE,
                                     Reason.INVALID_PRICE, label=c.label)
+            if price > MAX_TICKS:
+                return self._reject(out, cmd, account_id, Code.PRICE_TOO_HIGH,
+                                    Reason.PRICE_TOO_HIGH, label=c.label)
         elif order_type != MARKET:
             return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                 Reason.INVALID_ORDER_TYPE, label=c.label)
@@ -528,7 +542,7 @@ class Engine:
             return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_STP_MODE,
                                 label=c.label)
         if tif == GTD:
-            if c.expire_ts is None or c.expire_ts <= ts:
+            if c.expire_ts is None or not ts < c.expire_ts <= MAX_ID:
                 return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                     Reason.INVALID_EXPIRY, label=c.label)
         if c.post_only and (order_type == MARKET or tif == IOC or tif == FOK):
@@ -888,6 +902,9 @@ class Engine:
 
     def _cancel_all(self, c: CancelAll, ts: int, out: list) -> None:
         acct = self.accounts.get(c.account)
+        if not -MAX_ID <= c.account <= MAX_ID:
+            return self._reject(out, "CancelAll", c.account, Code.BAD_ARGUMENT,
+                                Reason.INVALID_ACCOUNT)
         if c.instrument is not None and c.instrument not in self.registry:
             return self._reject(out, "CancelAll", c.account,
                                 Code.INVALID_OR_UNSUPPORTED_INSTRUMENT, Reason.UNKNOWN_INSTRUMENT)
@@ -918,9 +935,15 @@ class Engine:
         if new_price <= 0:
             return self._reject(out, cmd, c.account, Code.INVALID_PRICE, Reason.INVALID_PRICE,
                                 order_id=order.id)
+        if new_price > MAX_TICKS:
+            return self._reject(out, cmd, c.account, Code.PRICE_TOO_HIGH, Reason.PRICE_TOO_HIGH,
+                                order_id=order.id)
         if c.amount is not None and c.amount <= 0:
             return self._reject(out, cmd, c.account, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT,
                                 order_id=order.id)
+        if c.amount is not None and c.amount > MAX_LOTS:
+            return self._reject(out, cmd, c.account, Code.INVALID_AMOUNT,
+                                Reason.AMOUNT_TOO_LARGE, order_id=order.id)
         if new_remaining <= 0:
             return self._reject(out, cmd, c.account, Code.INVALID_AMOUNT,
                                 Reason.AMOUNT_NOT_ABOVE_FILLED, order_id=order.id)
@@ -1006,14 +1029,27 @@ class Engine:
         if asset == USD and not allow_usd:
             self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.USD_NOT_MINTABLE)
             return False
+        if not -MAX_ID <= account_id <= MAX_ID:
+            self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_ACCOUNT)
+            return False
         if amount <= 0:
             self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT)
+            return False
+        if amount > MAX_BALANCE:
+            self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.AMOUNT_TOO_LARGE)
             return False
         return True
 
     def _credit(self, cmd: str, account_id: int, asset: str, amount: int, out: list,
                 allow_usd: bool) -> None:
         if not self._check_transfer(cmd, account_id, asset, amount, out, allow_usd):
+            return
+        existing = self.accounts.get(account_id)
+        held = 0
+        if existing is not None:
+            held = existing.cash if asset == USD else existing.assets.get(asset, 0)
+        if held + amount > MAX_BALANCE or self.external.get(asset, 0) + amount > MAX_BALANCE:
+            self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.BALANCE_LIMIT)
             return
         acct = self.account(account_id)
         out.append(Accepted(cmd, account_id))
@@ -1058,6 +1094,8 @@ class Engine:
                                 Reason.UNKNOWN_INSTRUMENT)
         if c.price <= 0:
             return self._reject(out, "SetMark", None, Code.INVALID_PRICE, Reason.INVALID_PRICE)
+        if c.price > MAX_TICKS:
+            return self._reject(out, "SetMark", None, Code.PRICE_TOO_HIGH, Reason.PRICE_TOO_HIGH)
         if spec.name in self.settled:
             return self._reject(out, "SetMark", None, Code.ORDERBOOK_CLOSED,
                                 Reason.INSTRUMENT_EXPIRED)
