@@ -40,6 +40,7 @@ class Account:
         "positions",
         "open_orders",
         "labels",
+        "reduce_only_orders",
     )
 
     def __init__(self, account_id: int) -> None:
@@ -51,6 +52,9 @@ class Account:
         self.positions: dict[str, Position] = {}
         self.open_orders: dict[int, Order] = {}  # insertion order = age
         self.labels: dict[str, int] = {}  # label -> open order id
+        # How many open orders are reduce-only: lets a fill skip the reduce-only trim (a scan
+        # of the account's orders) in the common case where there are none.
+        self.reduce_only_orders = 0
 
     def free_cash(self) -> int:
         return self.cash - self.reserved

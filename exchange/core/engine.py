@@ -306,6 +306,7 @@ class Engine:
                 if size:
                     engine.holders[name].add(account_id)
             acct.open_orders = {order_id: engine.orders[order_id] for order_id in open_ids}
+            acct.reduce_only_orders = sum(1 for o in acct.open_orders.values() if o.reduce_only)
             acct.labels = dict(labels)
         engine._refresh_due()
         return engine
@@ -445,6 +446,8 @@ class Engine:
         del acct.open_orders[order.id]
         if order.label is not None and acct.labels.get(order.label) == order.id:
             del acct.labels[order.label]
+        if order.reduce_only:
+            acct.reduce_only_orders -= 1
 
     def _cancel_resting(self, order: Order, reason: str, ts: int, out: list) -> None:
         # Inlined reservation release and index removal: cancels are ~10% of all traffic.
@@ -469,6 +472,8 @@ class Engine:
         label = order.label
         if label is not None and acct.labels.get(label) == order_id:
             del acct.labels[label]
+        if order.reduce_only:
+            acct.reduce_only_orders -= 1
         out.append(OrderUpdated(order_id, account_id, name, CANCELLED, order.filled, remaining,
                                 order.price, reason, ts))
         change_ids = self.change_ids
@@ -704,6 +709,8 @@ class Engine:
         acct.open_orders[order_id] = order
         if order.label is not None:
             acct.labels[order.label] = order_id
+        if order.reduce_only:
+            acct.reduce_only_orders += 1
         expire_ts = order.expire_ts
         if expire_ts is not None:
             heappush(self._gtd_heap, (expire_ts, order_id))
@@ -719,18 +726,29 @@ class Engine:
 
     def _execute(self, spec: InstrumentSpec, book: Book, taker: Order, taker_acct: Account,
                  fills: list, ts: int, out: list, liquidation: bool) -> None:
-        """Book the fills of one taker: trades, accounts, maker updates, level deltas."""
+        """Book the fills of one taker: trades, accounts, maker updates, level deltas.
+
+        This is the hottest code after the book itself, so the per-fill accounting is inlined
+        and the taker's reservation is settled once, after all its fills.
+        """
         name = spec.name
         tick_value = spec.tick_value
         maker_ppm = spec.maker_fee_ppm
         taker_ppm = spec.taker_fee_ppm
         is_future = spec.kind == FUTURE
+        base = spec.base
         accounts = self.accounts
+        touched = self._touched_balances
+        reservation = self._reservation
         fee_acct = self.account(self.config.fee_account) if (maker_ppm or taker_ppm) else None
         taker_side = taker.side
         taker_id = taker.id
+        taker_account = taker.account
+        taker_assets = taker_acct.assets
         changed_levels: list[int] = []
         price = 0
+        total_qty = 0
+        fees = 0
         for maker, qty in fills:
             price = maker.price
             trade_id = self.next_trade_id
@@ -738,75 +756,82 @@ class Engine:
             notional = price * qty * tick_value
             maker_fee = _fee(notional, maker_ppm) if maker_ppm else 0
             taker_fee = _fee(notional, taker_ppm) if taker_ppm else 0
-            maker_acct = accounts[maker.account]
+            fees += maker_fee + taker_fee
+            maker_account = maker.account
+            maker_acct = accounts[maker_account]
             out.append(Trade(trade_id, name, price, qty, taker_side, maker.id, taker_id,
-                             maker.account, taker.account, maker_fee, taker_fee, ts, liquidation))
-            taker.qty -= qty
-            taker.filled += qty
+                             maker_account, taker_account, maker_fee, taker_fee, ts, liquidation))
+            total_qty += qty
+            held = maker.reserved
+            if held:
+                keep = reservation(spec, maker.side, price, maker.qty, maker.reduce_only)
+                maker.reserved = keep
+                if is_future or taker_side == SELL:  # the maker is a buyer or holds margin
+                    maker_acct.reserved -= held - keep
+                else:
+                    maker_acct.asset_reserved[base] -= held - keep
             if is_future:
-                self._fill_future(spec, maker_acct, maker, -taker_side * qty, price, maker_fee)
-                self._fill_future(spec, taker_acct, taker, taker_side * qty, price, taker_fee)
+                self._move_position(spec, maker_acct, -taker_side * qty, price)
+                self._move_position(spec, taker_acct, taker_side * qty, price)
+                maker_acct.cash -= maker_fee
+                taker_acct.cash -= taker_fee
+            elif taker_side == BUY:
+                maker_acct.cash += notional - maker_fee
+                maker_acct.assets[base] -= qty
+                taker_acct.cash -= notional + taker_fee
+                taker_assets[base] = taker_assets.get(base, 0) + qty
             else:
-                self._fill_spot(spec, maker_acct, maker, qty, notional, maker_fee)
-                self._fill_spot(spec, taker_acct, taker, qty, notional, taker_fee)
-            if fee_acct is not None:
-                fee_acct.cash += maker_fee + taker_fee
-                self._touched_balances[(fee_acct.id, USD)] = None
+                maker_acct.cash -= notional + maker_fee
+                maker_assets = maker_acct.assets
+                maker_assets[base] = maker_assets.get(base, 0) + qty
+                taker_acct.cash += notional - taker_fee
+                taker_assets[base] -= qty
+            touched[(maker_account, USD)] = None
+            if not is_future:
+                touched[(maker_account, base)] = None
             if maker.qty:
-                out.append(OrderUpdated(maker.id, maker.account, name, OPEN, maker.filled,
+                out.append(OrderUpdated(maker.id, maker_account, name, OPEN, maker.filled,
                                         maker.qty, price, None, ts))
             else:
-                self._unhold_order(maker_acct, spec, maker)
                 self._forget(maker_acct, maker)
-                out.append(OrderUpdated(maker.id, maker.account, name, FILLED, maker.filled, 0,
+                out.append(OrderUpdated(maker.id, maker_account, name, FILLED, maker.filled, 0,
                                         price, None, ts))
             if not changed_levels or changed_levels[-1] != price:
                 changed_levels.append(price)
+        taker.qty -= total_qty
+        taker.filled += total_qty
+        held = taker.reserved
+        if held:
+            keep = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only)
+            taker.reserved = keep
+            if is_future or taker_side == BUY:
+                taker_acct.reserved -= held - keep
+            else:
+                taker_acct.asset_reserved[base] -= held - keep
+        touched[(taker_account, USD)] = None
+        if not is_future:
+            touched[(taker_account, base)] = None
+        if fee_acct is not None:
+            fee_acct.cash += fees
+            touched[(fee_acct.id, USD)] = None
         self.last_prices[name] = price
         index = self.indexes.get(name)
         if index is not None:
             index.observe(ts, price)
         maker_side = -taker_side
+        change_ids = self.change_ids
+        change_id = change_ids[name]
         for level_price in changed_levels:
-            self._delta(out, name, maker_side, level_price,
-                        book.level_total(maker_side, level_price))
+            change_id += 1
+            out.append(BookDelta(name, change_id, maker_side, level_price,
+                                 book.level_total(maker_side, level_price)))
+        change_ids[name] = change_id
         if is_future:
             self._trim_reduce_only(spec, taker_acct, ts, out)
             for maker, _ in fills:
                 maker_acct = accounts[maker.account]
                 if maker_acct is not taker_acct:
                     self._trim_reduce_only(spec, maker_acct, ts, out)
-
-    def _release(self, acct: Account, spec: InstrumentSpec, order: Order) -> None:
-        """Shrink an order's reservation to what its remaining quantity needs."""
-        if order.reserved:
-            keep = self._reservation(spec, order.side, order.price, order.qty, order.reduce_only)
-            if keep != order.reserved:
-                self._hold(acct, spec, order.side, keep - order.reserved)
-                order.reserved = keep
-
-    def _fill_spot(self, spec: InstrumentSpec, acct: Account, order: Order, qty: int,
-                   notional: int, fee: int) -> None:
-        self._release(acct, spec, order)
-        base = spec.base
-        assets = acct.assets
-        if order.side == BUY:
-            acct.cash -= notional + fee
-            assets[base] = assets.get(base, 0) + qty
-        else:
-            acct.cash += notional - fee
-            assets[base] = assets[base] - qty
-        touched = self._touched_balances
-        touched[(acct.id, USD)] = None
-        touched[(acct.id, base)] = None
-
-    def _fill_future(self, spec: InstrumentSpec, acct: Account, order: Order, signed_qty: int,
-                     price: int, fee: int) -> None:
-        self._release(acct, spec, order)
-        self._move_position(spec, acct, signed_qty, price)
-        if fee:
-            acct.cash -= fee
-        self._touched_balances[(acct.id, USD)] = None
 
     def _move_position(self, spec: InstrumentSpec, acct: Account, delta: int, price: int) -> None:
         """Apply a signed position change at ``price``, realizing P&L on the closed part.
@@ -854,6 +879,8 @@ class Engine:
 
     def _trim_reduce_only(self, spec: InstrumentSpec, acct: Account, ts: int, out: list) -> None:
         """Keep resting reduce-only orders from ever increasing a position after it changed."""
+        if not acct.reduce_only_orders:
+            return
         name = spec.name
         orders = [o for o in acct.open_orders.values() if o.reduce_only and o.instrument == name]
         if not orders:

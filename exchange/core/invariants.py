@@ -79,6 +79,9 @@ def _check_accounts(engine: Engine) -> None:
         for label, order_id in acct.labels.items():
             order = acct.open_orders.get(order_id)
             assert order is not None and order.label == label, f"label {label!r} dangling"
+        assert acct.reduce_only_orders == sum(
+            1 for o in acct.open_orders.values() if o.reduce_only
+        ), f"account {account_id}: reduce-only count drifted"
         labelled = sum(1 for o in acct.open_orders.values() if o.label is not None)
         assert labelled == len(acct.labels), f"account {account_id}: duplicate label"
         for name, pos in acct.positions.items():
