@@ -33,6 +33,9 @@ import msgspec
 from .messages import BUY, GTC, STP_CANCEL_BOTH, STP_CANCEL_MAKER, STP_CANCEL_TAKER
 
 
+_NOTHING: tuple[tuple, tuple, bool] = ((), (), False)
+
+
 class Order(msgspec.Struct, gc=False):
     """A live order. ``qty`` is the open (remaining) amount; zero marks a dead queue entry."""
 
@@ -201,7 +204,7 @@ class Book:
 
     def match(
         self, side: int, limit: int, qty: int, account: int, stp: str
-    ) -> tuple[list[tuple[Order, int]], list[Order], bool]:
+    ) -> tuple[list[tuple[Order, int]] | tuple, list[Order] | tuple, bool]:
         """Trade an incoming order of ``side`` up to ``limit`` for at most ``qty``.
 
         Returns (fills, makers cancelled by self-trade prevention, taker stopped by STP).
@@ -215,7 +218,12 @@ class Book:
         else:
             opp = self.bid
             bound = -limit
-        levels, heap, sign = opp.levels, opp.heap, opp.sign
+        heap = opp.heap
+        if not heap or heap[0] > bound:
+            # Nothing can cross (a stale top above the bound means every key is above it).
+            # Most orders in a real stream are passive, so this exit matters.
+            return _NOTHING
+        levels, sign = opp.levels, opp.sign
         fills: list[tuple[Order, int]] = []
         self_cancelled: list[Order] = []
         stopped = False
