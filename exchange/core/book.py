@@ -133,6 +133,20 @@ class Book:
             for p, _ in self.depth(side)
         ]
 
+    def may_cross(self, side: int, price: int) -> bool:
+        """Whether an order at ``price`` might trade on arrival.
+
+        A cheap peek at the heap top: never a false "no", occasionally a false "yes" when the
+        top is a stale price (``match`` then finds nothing and discards it). This lets the
+        engine skip matching for the passive majority of orders without computing the best
+        price.
+        """
+        if side == BUY:
+            heap = self.ask.heap
+            return bool(heap) and heap[0] <= price
+        heap = self.bid.heap
+        return bool(heap) and heap[0] <= -price
+
     def fillable(self, side: int, limit: int, qty: int, account: int, stp: str) -> int:
         """How much of an incoming order could trade now (used for fill-or-kill).
 

@@ -104,6 +104,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.registry = Registry()
         self._specs = self.registry.by_name  # hot-path alias
+        self._open_until: dict[str, int] = {}  # instrument -> first instant it is closed
         self.book_factory = book_factory
         self.books: dict[str, Book] = {}
         self.change_ids: dict[str, int] = {}
@@ -279,6 +280,8 @@ class Engine:
             index = engine.indexes.setdefault(name, TwapIndex())
             index.times, index.prices, index.horizon = list(times), list(prices), horizon
         engine.settled = dict(state["settled"])
+        for name in engine.settled:
+            engine._open_until[name] = -1
         engine._expiry_heap = [
             (exp, name) for exp, name in engine._expiry_heap if name not in engine.settled
         ]
@@ -322,6 +325,7 @@ class Engine:
         self.registry.add(spec)
         self.books[spec.name] = self.book_factory()
         self.change_ids[spec.name] = 0
+        self._open_until[spec.name] = _NEVER if spec.expiry_ts is None else spec.expiry_ts
         self.external.setdefault(spec.base if spec.kind == SPOT else USD, 0)
         if spec.kind == FUTURE:
             self.holders[spec.name] = set()
@@ -391,6 +395,7 @@ class Engine:
             self._touched_positions[(account_id, name)] = None
         self.holders[name].clear()
         self.settled[name] = price
+        self._open_until[name] = -1
         self.marks[name] = price
         out.append(Settled(name, price, expiry))
         self._update_index_horizons()
@@ -507,7 +512,7 @@ class Engine:
             return self._reject(out, cmd, account_id, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
                                 Reason.UNKNOWN_INSTRUMENT, label=c.label)
         name = spec.name
-        if name in self.settled or (spec.expiry_ts is not None and ts >= spec.expiry_ts):
+        if ts >= self._open_until[name]:
             return self._reject(out, cmd, account_id, Code.ORDERBOOK_CLOSED,
                                 Reason.INSTRUMENT_EXPIRED, label=c.label)
         side = c.side
@@ -579,7 +584,9 @@ class Engine:
             if amount > room:
                 amount = room  # Deribit caps a reduce-only order at what it can reduce
         book = self.books[name]
-        best_opposite = book.best_ask() if side == BUY else book.best_bid()
+        best_opposite = None
+        if order_type == MARKET or c.post_only:
+            best_opposite = book.best_ask() if side == BUY else book.best_bid()
         if order_type == MARKET:
             if best_opposite is None:
                 return self._reject(out, cmd, account_id, Code.OTHER_REJECT, Reason.NO_LIQUIDITY,
@@ -644,9 +651,7 @@ class Engine:
                     acct.asset_reserved.get(reserve_asset, 0) + reserve
                 )
         stopped = False
-        if best_opposite is not None and (
-            price >= best_opposite if side == BUY else price <= best_opposite
-        ):
+        if book.may_cross(side, price):
             stopped = self._take(spec, book, acct, order, c.stp, ts, out)
         self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
         if reserve:
