@@ -1,0 +1,56 @@
+"""Run-level numbers the glut and circular-revenue verdicts are built from.
+
+Computed from an economy's per-period metrics after a run, so a report needs no access to the
+model's internals: each function takes the list of ``PeriodResult.metrics`` dicts (or the
+economy) and returns plain floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .economy import Economy
+
+
+def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Did supply outrun demand, for how long was the price below break-even, who defaulted.
+
+    * ``share_below_break_even``: share of periods with spot below the sellers' break-even.
+    * ``share_overbuilt``: share of periods with capacity above demand at break-even.
+    * ``peak_overbuild_ratio``, ``mean_utilisation``, ``min_spot``, ``final_spot``.
+    * ``defaults``: number of seller defaults over the run.
+    * ``lab_avg_cost``: the lab's net cost per GPU-hour used, at the end of the run.
+    """
+    if not history:
+        return {}
+    n = len(history)
+    below = sum(1 for m in history if m["spot_price"] < m["break_even"])
+    over = sum(1 for m in history if m["overbuild_ratio"] > 1.0)
+    return {
+        "periods": float(n),
+        "share_below_break_even": below / n,
+        "share_overbuilt": over / n,
+        "peak_overbuild_ratio": max(m["overbuild_ratio"] for m in history),
+        "mean_utilisation": sum(m["utilisation"] for m in history) / n,
+        "min_spot": min(m["spot_price"] for m in history),
+        "final_spot": history[-1]["spot_price"],
+        "defaults": sum(m["defaults"] for m in history),
+        "lab_avg_cost": history[-1]["lab_avg_cost"],
+        "lab_gross_cost": history[-1]["lab_gross_cost"],
+        "final_capacity_gw": history[-1]["capacity_gw"],
+        "final_contracted_gw": history[-1]["contracted_gw"],
+    }
+
+
+def circular_summary(economy: Economy) -> dict[str, dict[str, float]]:
+    """Per seller and vendor: revenue, the part that was its own money, and the share."""
+    from .ledger import CHIP_PURCHASE, COMPUTE_PURCHASE
+
+    kinds = (COMPUTE_PURCHASE, CHIP_PURCHASE)
+    out: dict[str, dict[str, float]] = {}
+    names = sorted(set(economy.sellers) | set(economy.params.vendors.cash_usd))
+    for name in names:
+        own, total = economy.ledger.circular_revenue(name, kinds)
+        out[name] = {"revenue_usd": total / 1e6, "own_money_usd": own / 1e6,
+                     "share": own / total if total else 0.0}
+    return out
