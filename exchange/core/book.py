@@ -32,7 +32,6 @@ import msgspec
 
 from .messages import BUY, GTC, STP_CANCEL_BOTH, STP_CANCEL_MAKER, STP_CANCEL_TAKER
 
-
 _NOTHING: tuple[tuple, tuple, bool] = ((), (), False)
 
 

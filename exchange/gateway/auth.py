@@ -107,12 +107,19 @@ class Authenticator:
     # -- tokens ------------------------------------------------------------------------------
     def issue(self, grant: Grant) -> tuple[str, str]:
         """(access_token, refresh_token) for a grant."""
+        if len(self._access) + len(self._refresh) > 10_000:
+            self._expire(grant.expires_ms - self.token_ttl_ms)
         access = secrets.token_urlsafe(24)
         refresh = secrets.token_urlsafe(24)
         self._access[access] = grant
         self._refresh[refresh] = Grant(grant.account, grant.client_id,
                                        grant.expires_ms + 30 * self.token_ttl_ms)
         return access, refresh
+
+    def _expire(self, now_ms: int) -> None:
+        for table in (self._access, self._refresh):
+            for token in [t for t, g in table.items() if g.expires_ms < now_ms]:
+                del table[token]
 
     def refresh(self, refresh_token: str, now_ms: int) -> Grant:
         grant = self._refresh.pop(refresh_token, None)

@@ -1,0 +1,1 @@
+"""Example bots: one on the SDK, one on unmodified ccxt."""

@@ -1,0 +1,205 @@
+"""The engine as the gateway sees it: clock injection and the history Deribit clients expect.
+
+The core keeps only live state; clients also ask for closed orders, their own past trades and
+recent public trades. :class:`Venue` applies commands at wall-clock time and folds every event
+into bounded histories, so memory stays flat however long the exchange runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exchange.core import Engine, EngineConfig, InstrumentSpec
+from exchange.core.messages import (
+    BUY,
+    FILLED,
+    OPEN,
+    Command,
+    OrderAccepted,
+    OrderUpdated,
+    Trade,
+)
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """An order's Deribit-visible life: what was asked, what happened."""
+
+    order_id: int
+    account: int
+    instrument: str
+    side: int
+    price: int  # ticks (market orders: the protection-band limit)
+    amount: int  # lots, filled + remaining
+    filled: int
+    state: str
+    order_type: str
+    tif: str
+    post_only: bool
+    reduce_only: bool
+    label: str | None
+    created_ms: int
+    updated_ms: int
+    filled_notional: int = 0  # sum of price*amount of fills, tick-lots
+    commission: int = 0  # micro-USD
+    cancel_reason: str | None = None
+    replaced: bool = False
+    liquidation: bool = False
+
+
+@dataclass(slots=True)
+class UserTrade:
+    """One side of a trade, as the account that took part sees it."""
+
+    trade: Trade
+    trade_seq: int
+    account: int
+    order_id: int
+    side: int
+    fee: int
+    maker: bool
+    tick_direction: int
+
+
+@dataclass(slots=True)
+class PublicTrade:
+    trade: Trade
+    trade_seq: int
+    tick_direction: int
+
+
+@dataclass(slots=True)
+class Stats:
+    """Running trade statistics per instrument (since the exchange started)."""
+
+    volume: int = 0
+    high: int | None = None
+    low: int | None = None
+    first: int | None = None
+    last: int | None = None
+    direction: int = 0  # Deribit tick_direction of the last trade
+    seq: int = 0
+
+
+class Venue:
+    def __init__(self, instruments: list[InstrumentSpec] | None = None, *,
+                 clock: Callable[[], int] = time.time_ns, trades_history: int = 1000,
+                 closed_orders_history: int = 100_000, user_trades_history: int = 10_000,
+                 engine_config: EngineConfig | None = None) -> None:
+        self.engine = Engine(instruments, engine_config)
+        self.clock = clock
+        self.open_records: dict[int, OrderRecord] = {}
+        self.closed_records: OrderedDict[int, OrderRecord] = OrderedDict()
+        self.closed_limit = closed_orders_history
+        self.trades_limit = trades_history
+        self.user_trades_limit = user_trades_history
+        self.public_trades: dict[str, deque[PublicTrade]] = {}
+        self.user_trades: dict[int, deque[UserTrade]] = {}
+        self.stats: dict[str, Stats] = {}
+        self.cancel_reason_override: str | None = None
+
+    @property
+    def registry(self):
+        return self.engine.registry
+
+    def spec(self, name: str) -> InstrumentSpec | None:
+        return self.engine.registry.by_name.get(name)
+
+    def now_ms(self) -> int:
+        return self.clock() // 1_000_000
+
+    def apply(self, command: Command) -> list:
+        """Apply ``command`` now; fold its events into the histories; return the events."""
+        events = self.engine.apply(command, self.clock())
+        for event in events:
+            kind = type(event)
+            if kind is OrderUpdated:
+                self._order_updated(event)
+            elif kind is Trade:
+                self._trade(event)
+            elif kind is OrderAccepted:
+                self._order_accepted(event)
+        return events
+
+    def order(self, order_id: int) -> OrderRecord | None:
+        return self.open_records.get(order_id) or self.closed_records.get(order_id)
+
+    # -- folding -------------------------------------------------------------------------------
+    def _order_accepted(self, e: OrderAccepted) -> None:
+        ms = e.ts // 1_000_000
+        self.open_records[e.order_id] = OrderRecord(
+            e.order_id, e.account, e.instrument, e.side, e.price, e.amount, 0, OPEN, e.type,
+            e.tif, e.post_only, e.reduce_only, e.label, ms, ms,
+        )
+
+    def _order_updated(self, e: OrderUpdated) -> None:
+        rec = self.open_records.get(e.order_id)
+        if rec is None:
+            return
+        if rec.state == OPEN and e.status == OPEN and (
+            e.price != rec.price or e.filled + e.remaining != rec.amount
+        ):
+            rec.replaced = True
+        rec.state = e.status
+        rec.filled = e.filled
+        rec.amount = e.filled + e.remaining
+        rec.price = e.price
+        rec.updated_ms = e.ts // 1_000_000
+        if e.status != OPEN:
+            if e.status != FILLED:
+                rec.cancel_reason = self.cancel_reason_override or e.reason
+            del self.open_records[e.order_id]
+            closed = self.closed_records
+            closed[e.order_id] = rec
+            if len(closed) > self.closed_limit:
+                closed.popitem(last=False)
+
+    def _trade(self, t: Trade) -> None:
+        stats = self.stats.get(t.instrument)
+        if stats is None:
+            stats = self.stats[t.instrument] = Stats()
+        if stats.last is None or t.price == stats.last:
+            direction = {0: 1, 1: 1, 2: 3, 3: 3}[stats.direction] if stats.last else 0
+        else:
+            direction = 0 if t.price > stats.last else 2
+        stats.direction = direction
+        stats.seq += 1
+        stats.volume += t.amount
+        stats.high = t.price if stats.high is None else max(stats.high, t.price)
+        stats.low = t.price if stats.low is None else min(stats.low, t.price)
+        if stats.first is None:
+            stats.first = t.price
+        stats.last = t.price
+        trades = self.public_trades.get(t.instrument)
+        if trades is None:
+            trades = self.public_trades[t.instrument] = deque(maxlen=self.trades_limit)
+        trades.append(PublicTrade(t, stats.seq, direction))
+        for account, order_id, side, fee, maker in (
+            (t.maker_account, t.maker_order_id, -t.aggressor, t.maker_fee, True),
+            (t.taker_account, t.taker_order_id, t.aggressor, t.taker_fee, False),
+        ):
+            rec = self.open_records.get(order_id)
+            if rec is not None:
+                rec.filled_notional += t.price * t.amount
+                rec.commission += fee
+                if t.liquidation and not maker:
+                    rec.liquidation = True
+            mine = self.user_trades.get(account)
+            if mine is None:
+                mine = self.user_trades[account] = deque(maxlen=self.user_trades_limit)
+            mine.append(UserTrade(t, stats.seq, account, order_id, side, fee, maker, direction))
+
+    # -- queries -------------------------------------------------------------------------------
+    def open_orders(self, account: int) -> list[OrderRecord]:
+        acct = self.engine.accounts.get(account)
+        if acct is None:
+            return []
+        records = self.open_records
+        return [records[oid] for oid in acct.open_orders if oid in records]
+
+    def best(self, name: str, side: int) -> int | None:
+        book = self.engine.books[name]
+        return book.best_bid() if side == BUY else book.best_ask()
