@@ -1,0 +1,54 @@
+"""Smoke test of ``cmx bench core``: it runs end to end, prints one JSON object, and every
+engine that ran agrees on what traded. No timing assertions: speed goals are checked by the
+benchmark itself (see docs/performance.md), not by tests on a shared machine."""
+
+from __future__ import annotations
+
+import json
+
+from bench.core import ENGINES, STREAMS
+from exchange.cli import main
+
+SMALL = ["--ops", "3000", "--deep-resting", "3000", "--memory-orders", "2000"]
+
+
+def test_bench_core_quick_json(capsys) -> None:
+    code = main(["bench", "core", "--quick", "--json", *SMALL])
+    out = capsys.readouterr().out
+    report = json.loads(out)  # the whole of stdout is one JSON object
+    assert code == 0
+    assert report["benchmark"] == "core" and report["quick"] is True
+    assert report["timer_overhead_ns"] >= 0
+    assert set(report["streams"]) == set(STREAMS)
+    for stream in report["streams"].values():
+        assert stream["ops"] == 3000
+        engines = stream["engines"]
+        assert set(engines) == set(ENGINES)
+        finished = {name: r for name, r in engines.items() if r.get("ok")}
+        assert {"book", "engine"} <= set(finished)
+        assert stream["agreement"]["disagree"] == []
+        assert len({r["traded_qty"] for r in finished.values()}) == 1
+        assert len({r["trades"] for r in finished.values() if r["trades"] is not None}) == 1
+        for r in finished.values():
+            assert r["traded_qty"] > 0 and r["ops_per_s"] > 0
+            assert set(r["latency_us"]) >= {"p50", "p99", "p99_9", "max"}
+            assert r["gc"]["max_pause_ms"] >= 0
+        assert set(stream["ratios"]) == {"book", "engine"}
+    assert set(report["memory"]["bytes_per_order"]) >= {"book", "engine"}
+    assert all(v > 0 for v in report["memory"]["bytes_per_order"].values())
+    assert {t["key"] for t in report["targets"]} >= {
+        "book_ops_per_s", "book_p99_9_us", "engine_ops_per_s", "engine_p99_us",
+        "book_bytes_per_order", "engine_bytes_per_order", "gc_max_pause_ms",
+        "gc_full_collect_ms",
+    }
+
+
+def test_missing_benchmark_module_is_reported_not_raised(capsys) -> None:
+    import argparse
+
+    from bench.cli import run_benchmark
+
+    args = argparse.Namespace(benchmark="no_such_benchmark", quick=True, json=True)
+    assert run_benchmark(args) != 0
+    captured = capsys.readouterr()
+    assert "not available" in captured.err and captured.out == ""
