@@ -36,7 +36,12 @@ _NOTHING: tuple[tuple, tuple, bool] = ((), (), False)
 
 
 class Order(msgspec.Struct, gc=False):
-    """A live order. ``qty`` is the open (remaining) amount; zero marks a dead queue entry."""
+    """A live order. ``qty`` is the open (remaining) amount; zero marks a dead queue entry.
+
+    What an order holds back (cash, asset or margin) is not stored: it is a pure function of
+    its side, price and remaining amount (``Engine._reservation``), which keeps orders small
+    and makes a drifting reservation impossible.
+    """
 
     id: int
     account: int
@@ -46,7 +51,6 @@ class Order(msgspec.Struct, gc=False):
     filled: int = 0
     ts: int = 0
     label: str | None = None
-    reserved: int = 0  # cash (micro-USD) or asset lots this order holds back
     reduce_only: bool = False
     instrument: str = ""
     tif: str = GTC
@@ -56,9 +60,10 @@ class Order(msgspec.Struct, gc=False):
 
 
 class Level:
-    __slots__ = ("queue", "total", "count")
+    __slots__ = ("queue", "total", "count", "price")
 
-    def __init__(self) -> None:
+    def __init__(self, price: int) -> None:
+        self.price = price  # one int object shared by every order at this level
         self.queue: deque[Order] = deque()
         self.total = 0
         self.count = 0
@@ -180,10 +185,12 @@ class Book:
         price = order.price
         level = side.levels.get(price)
         if level is None:
-            level = side.levels[price] = Level()
+            level = side.levels[price] = Level(price)
             if price not in side.in_heap:
                 side.in_heap.add(price)
                 heappush(side.heap, price * side.sign)
+        else:
+            order.price = level.price  # share the level's int: 28 bytes less per order
         level.queue.append(order)
         level.total += order.qty
         level.count += 1

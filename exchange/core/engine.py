@@ -125,6 +125,7 @@ class Engine:
         self._next_due = _NEVER
         self._touched_balances: dict[tuple[int, str], None] = {}
         self._touched_positions: dict[tuple[int, str], None] = {}
+        self._solvency: dict[int, None] = {}  # accounts whose futures cash moved this command
         self._handlers: dict[type, Callable[[Command, int, list], None]] = {
             PlaceOrder: self._place,
             AmendOrder: self._amend,
@@ -160,6 +161,8 @@ class Engine:
             )
             return out
         handler(command, ts, out)
+        if self._solvency:
+            self._check_solvency(ts, out)
         if self._touched_balances or self._touched_positions:
             self._flush_changes(out)
         return out
@@ -393,12 +396,14 @@ class Engine:
             pos.cost = 0
             self._touched_balances[(account_id, USD)] = None
             self._touched_positions[(account_id, name)] = None
+            self._solvency[account_id] = None
         self.holders[name].clear()
         self.settled[name] = price
         self._open_until[name] = -1
         self.marks[name] = price
         out.append(Settled(name, price, expiry))
         self._update_index_horizons()
+        self._check_solvency(expiry, out)
         self._flush_changes(out)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -440,10 +445,11 @@ class Engine:
             acct.reserved += amount
             self._touched_balances[(acct.id, USD)] = None
 
-    def _unhold_order(self, acct: Account, spec: InstrumentSpec, order: Order) -> None:
-        if order.reserved:
-            self._hold(acct, spec, order.side, -order.reserved)
-            order.reserved = 0
+    def _release_hold(self, acct: Account, spec: InstrumentSpec, order: Order, qty: int) -> None:
+        """Give back what ``qty`` of the order was holding (the order is leaving the book)."""
+        held = self._reservation(spec, order.side, order.price, qty, order.reduce_only)
+        if held:
+            self._hold(acct, spec, order.side, -held)
 
     def _forget(self, acct: Account, order: Order) -> None:
         """Drop a no-longer-open order from the indexes."""
@@ -462,11 +468,11 @@ class Engine:
         acct = self.accounts[account_id]
         remaining = order.qty
         total = self.books[name].cancel(order)
-        reserved = order.reserved
+        spec = self._specs[name]
+        reserved = self._reservation(spec, order.side, order.price, remaining, order.reduce_only)
         if reserved:
-            order.reserved = 0
-            if order.side == SELL and self._specs[name].kind == SPOT:
-                base = self._specs[name].base
+            if order.side == SELL and spec.kind == SPOT:
+                base = spec.base
                 acct.asset_reserved[base] -= reserved
                 self._touched_balances[(account_id, base)] = None
             else:
@@ -631,7 +637,7 @@ class Engine:
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
         expire_ts = c.expire_ts if tif == GTD else None
-        order = Order(order_id, account_id, side, price, amount, 0, ts, label, 0, reduce_only,
+        order = Order(order_id, account_id, side, price, amount, 0, ts, label, reduce_only,
                       name, tif, expire_ts, c.post_only, c.stp)
         out.append(
             OrderAccepted(order_id, account_id, name, side, amount, price, order_type, tif,
@@ -643,7 +649,6 @@ class Engine:
             return None
         reserve_asset = spec.base if side == SELL and not is_future else USD
         if reserve:
-            order.reserved = reserve
             if reserve_asset == USD:
                 acct.reserved += reserve
             else:
@@ -674,8 +679,8 @@ class Engine:
         name = spec.name
         for maker in self_cancelled:
             remaining = maker.qty
+            self._release_hold(acct, spec, maker, remaining)
             maker.qty = 0
-            self._unhold_order(acct, spec, maker)
             self._forget(acct, maker)
             out.append(OrderUpdated(maker.id, maker.account, name, CANCELLED, maker.filled,
                                     remaining, maker.price, Reason.SELF_TRADE, ts))
@@ -692,7 +697,6 @@ class Engine:
         remaining = order.qty
         name = spec.name
         if not remaining:
-            self._unhold_order(acct, spec, order)  # any rounding left on a filled order
             out.append(OrderUpdated(order.id, order.account, name, FILLED, order.filled, 0,
                                     order.price, None, ts))
             return
@@ -703,8 +707,8 @@ class Engine:
                 reason = Reason.MARKET_REMAINDER
             else:
                 reason = Reason.IOC_REMAINDER
+            self._release_hold(acct, spec, order, remaining)
             order.qty = 0
-            self._unhold_order(acct, spec, order)
             out.append(OrderUpdated(order.id, order.account, name, CANCELLED, order.filled,
                                     remaining, order.price, reason, ts))
             return
@@ -767,14 +771,15 @@ class Engine:
             out.append(Trade(trade_id, name, price, qty, taker_side, maker.id, taker_id,
                              maker_account, taker_account, maker_fee, taker_fee, ts, liquidation))
             total_qty += qty
-            held = maker.reserved
-            if held:
-                keep = reservation(spec, maker.side, price, maker.qty, maker.reduce_only)
-                maker.reserved = keep
+            maker_left = maker.qty
+            freed = reservation(spec, maker.side, price, maker_left + qty, maker.reduce_only) - (
+                reservation(spec, maker.side, price, maker_left, maker.reduce_only)
+            )
+            if freed:
                 if is_future or taker_side == SELL:  # the maker is a buyer or holds margin
-                    maker_acct.reserved -= held - keep
+                    maker_acct.reserved -= freed
                 else:
-                    maker_acct.asset_reserved[base] -= held - keep
+                    maker_acct.asset_reserved[base] -= freed
             if is_future:
                 self._move_position(spec, maker_acct, -taker_side * qty, price)
                 self._move_position(spec, taker_acct, taker_side * qty, price)
@@ -803,16 +808,16 @@ class Engine:
                                         price, None, ts))
             if not changed_levels or changed_levels[-1] != price:
                 changed_levels.append(price)
+        freed = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only) - (
+            reservation(spec, taker_side, taker.price, taker.qty - total_qty, taker.reduce_only)
+        )
         taker.qty -= total_qty
         taker.filled += total_qty
-        held = taker.reserved
-        if held:
-            keep = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only)
-            taker.reserved = keep
+        if freed:
             if is_future or taker_side == BUY:
-                taker_acct.reserved -= held - keep
+                taker_acct.reserved -= freed
             else:
-                taker_acct.asset_reserved[base] -= held - keep
+                taker_acct.asset_reserved[base] -= freed
         touched[(taker_account, USD)] = None
         if not is_future:
             touched[(taker_account, base)] = None
@@ -832,8 +837,11 @@ class Engine:
                                  book.level_total(maker_side, level_price)))
         change_ids[name] = change_id
         if is_future:
+            solvency = self._solvency
+            solvency[taker_account] = None
             self._trim_reduce_only(spec, taker_acct, ts, out)
             for maker, _ in fills:
+                solvency[maker.account] = None
                 maker_acct = accounts[maker.account]
                 if maker_acct is not taker_acct:
                     self._trim_reduce_only(spec, maker_acct, ts, out)
@@ -998,7 +1006,8 @@ class Engine:
             return self._reject(out, cmd, c.account, Code.POST_ONLY_REJECT,
                                 Reason.POST_ONLY_WOULD_CROSS, order_id=order.id)
         reserve = self._reservation(spec, side, new_price, new_remaining, order.reduce_only)
-        extra = reserve - order.reserved
+        held = self._reservation(spec, side, order.price, order.qty, order.reduce_only)
+        extra = reserve - held
         if extra > 0:
             if spec.kind == FUTURE:
                 short = self.available_margin(acct) < extra
@@ -1014,8 +1023,7 @@ class Engine:
         if new_price == order.price and new_remaining <= order.qty:
             # A pure reduction keeps its place in the queue.
             total = book.reduce(order, new_remaining)
-            self._hold(acct, spec, side, reserve - order.reserved)
-            order.reserved = reserve
+            self._hold(acct, spec, side, extra)
             out.append(OrderUpdated(order.id, order.account, name, OPEN, order.filled,
                                     new_remaining, new_price, None, ts))
             self._delta(out, name, side, new_price, total)
@@ -1026,10 +1034,9 @@ class Engine:
         self._delta(out, name, side, order.price, old_total)
         self._forget(acct, order)
         replacement = Order(order.id, order.account, side, new_price, new_remaining,
-                            order.filled, ts, order.label, order.reserved, order.reduce_only,
+                            order.filled, ts, order.label, order.reduce_only,
                             name, order.tif, order.expire_ts, order.post_only, order.stp)
-        self._hold(acct, spec, side, reserve - replacement.reserved)
-        replacement.reserved = reserve
+        self._hold(acct, spec, side, extra)
         stopped = False
         if crosses:
             stopped = self._take(spec, book, acct, replacement, replacement.stp, ts, out)
@@ -1154,6 +1161,24 @@ class Engine:
             if equity < maintenance:
                 self._liquidate(acct, equity, maintenance, ts, out)
 
+    def _check_solvency(self, ts: int, out: list) -> None:
+        """Liquidate each account that futures fills or a settlement left with no position and
+        less cash than its open orders hold back (possibly less than nothing).
+
+        Liquidation on a mark only looks at accounts that hold positions, yet a reduce-only
+        close needs no margin and settlement pays whatever the index says, so a realized loss
+        can exceed an account's cash. Left alone that would be a negative balance nobody ever
+        covers, or open orders backed by cash that is gone.
+        """
+        system = (self.config.fee_account, self.config.insurance_account)
+        for account_id in sorted(self._solvency):
+            acct = self.accounts[account_id]
+            if account_id not in system and acct.cash < acct.reserved and (
+                not acct.has_positions()
+            ):
+                self._liquidate(acct, acct.cash, 0, ts, out)
+        self._solvency.clear()
+
     def _liquidate(self, acct: Account, equity: int, maintenance: int, ts: int,
                    out: list) -> None:
         for order in list(acct.open_orders.values()):
@@ -1172,7 +1197,7 @@ class Engine:
             limit = mark + band if side == BUY else max(1, mark - band)
             order_id = self.next_order_id
             self.next_order_id = order_id + 1
-            order = Order(order_id, acct.id, side, limit, qty, 0, ts, None, 0, True, name, IOC)
+            order = Order(order_id, acct.id, side, limit, qty, 0, ts, None, True, name, IOC)
             out.append(OrderAccepted(order_id, acct.id, name, side, qty, limit, MARKET, IOC,
                                      False, True, None, ts))
             self._take(spec, book, acct, order, STP_CANCEL_MAKER, ts, out, liquidation=True)
