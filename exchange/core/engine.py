@@ -109,7 +109,6 @@ class Engine:
         self.books: dict[str, Book] = {}
         self.change_ids: dict[str, int] = {}
         self.accounts: dict[int, Account] = {}
-        self.orders: dict[int, Order] = {}  # every open order, by id
         self.next_order_id = 1
         self.next_trade_id = 1
         self.seq = 0  # commands applied
@@ -120,7 +119,7 @@ class Engine:
         self.settled: dict[str, int] = {}  # future -> settlement price
         self.holders: dict[str, set[int]] = {}  # future -> accounts with a non-zero position
         self.external: dict[str, int] = {USD: 0}  # net units brought in from outside, by asset
-        self._gtd_heap: list[tuple[int, int]] = []
+        self._gtd_heap: list[tuple[int, int, int]] = []  # (expire_ts, order_id, account)
         self._expiry_heap: list[tuple[int, str]] = []
         self._next_due = _NEVER
         self._touched_balances: dict[tuple[int, str], None] = {}
@@ -173,6 +172,12 @@ class Engine:
         if acct is None:
             acct = self.accounts[account_id] = Account(account_id)
         return acct
+
+    @property
+    def orders(self) -> dict[int, Order]:
+        """Every open order by id (built on demand: the accounts hold the only index, which
+        saves a dict entry per resting order and a dict update per order event)."""
+        return {oid: o for acct in self.accounts.values() for oid, o in acct.open_orders.items()}
 
     def mark_price(self, instrument: str) -> int | None:
         """Mark used for margin: the published mark, else the last trade."""
@@ -292,6 +297,7 @@ class Engine:
         engine.external = dict(state["external"])
         engine._gtd_heap = [tuple(item) for item in state["gtd"]]  # type: ignore[misc]
         heapify(engine._gtd_heap)
+        restored: dict[int, Order] = {}
         for name, sides in state["books"].items():
             book = engine.books[name]
             for levels in sides:
@@ -299,7 +305,7 @@ class Engine:
                     for fields in queue:
                         order = Order(*fields)
                         book.add(order)
-                        engine.orders[order.id] = order
+                        restored[order.id] = order
         for row in state["accounts"]:
             account_id, cash, reserved, assets, asset_reserved, positions, open_ids, labels = row
             acct = engine.account(account_id)
@@ -311,7 +317,7 @@ class Engine:
                 pos.size, pos.cost, pos.realized = size, cost, realized
                 if size:
                     engine.holders[name].add(account_id)
-            acct.open_orders = {order_id: engine.orders[order_id] for order_id in open_ids}
+            acct.open_orders = {order_id: restored[order_id] for order_id in open_ids}
             acct.reduce_only_orders = sum(1 for o in acct.open_orders.values() if o.reduce_only)
             acct.labels = dict(labels)
         engine._refresh_due()
@@ -368,8 +374,8 @@ class Engine:
                 expiry, name = heappop(self._expiry_heap)
                 self._settle(name, expiry, out)
             else:
-                expire_ts, order_id = heappop(self._gtd_heap)
-                order = self.orders.get(order_id)
+                expire_ts, order_id, account_id = heappop(self._gtd_heap)
+                order = self.accounts[account_id].open_orders.get(order_id)
                 if order is not None and order.expire_ts == expire_ts:
                     self._cancel_resting(order, Reason.GTD_EXPIRED, expire_ts, out)
         self._refresh_due()
@@ -383,8 +389,12 @@ class Engine:
             price = self.mark_price(name) or 0
         # By id, not dict order, so a restored engine (whose index is rebuilt in book order)
         # settles identically.
-        for order_id in sorted(o.id for o in self.orders.values() if o.instrument == name):
-            self._cancel_resting(self.orders[order_id], Reason.INSTRUMENT_EXPIRED, expiry, out)
+        victims = sorted(
+            (o.id, o) for acct in self.accounts.values() for o in acct.open_orders.values()
+            if o.instrument == name
+        )
+        for _, order in victims:
+            self._cancel_resting(order, Reason.INSTRUMENT_EXPIRED, expiry, out)
         tick_value = spec.tick_value
         for account_id in sorted(self.holders[name]):
             acct = self.accounts[account_id]
@@ -453,7 +463,6 @@ class Engine:
 
     def _forget(self, acct: Account, order: Order) -> None:
         """Drop a no-longer-open order from the indexes."""
-        del self.orders[order.id]
         del acct.open_orders[order.id]
         if order.label is not None and acct.labels.get(order.label) == order.id:
             del acct.labels[order.label]
@@ -478,7 +487,6 @@ class Engine:
             else:
                 acct.reserved -= reserved
                 self._touched_balances[(account_id, USD)] = None
-        del self.orders[order_id]
         del acct.open_orders[order_id]
         label = order.label
         if label is not None and acct.labels.get(label) == order_id:
@@ -714,7 +722,6 @@ class Engine:
             return
         total = book.add(order)
         order_id = order.id
-        self.orders[order_id] = order
         acct.open_orders[order_id] = order
         if order.label is not None:
             acct.labels[order.label] = order_id
@@ -722,7 +729,7 @@ class Engine:
             acct.reduce_only_orders += 1
         expire_ts = order.expire_ts
         if expire_ts is not None:
-            heappush(self._gtd_heap, (expire_ts, order_id))
+            heappush(self._gtd_heap, (expire_ts, order_id, order.account))
             if expire_ts < self._next_due:
                 self._next_due = expire_ts
         if order.filled or report_open:
@@ -917,10 +924,8 @@ class Engine:
             self._delta(out, name, order.side, order.price, total)
 
     def _own_open_order(self, account_id: int, order_id: int) -> Order | None:
-        order = self.orders.get(order_id)
-        if order is None or order.account != account_id:
-            return None
-        return order
+        acct = self.accounts.get(account_id)
+        return acct.open_orders.get(order_id) if acct is not None else None
 
     def _not_open(self, out: list, command: str, account_id: int, order_id: int) -> None:
         # A foreign order answers exactly like a closed one: ids are sequential, so only
@@ -933,8 +938,9 @@ class Engine:
                          order_id=order_id)
 
     def _cancel(self, c: CancelOrder, ts: int, out: list) -> None:
-        order = self.orders.get(c.order_id)
-        if order is None or order.account != c.account:
+        acct = self.accounts.get(c.account)
+        order = acct.open_orders.get(c.order_id) if acct is not None else None
+        if order is None:
             return self._not_open(out, "CancelOrder", c.account, c.order_id)
         out.append(Accepted("CancelOrder", c.account, order.id))
         self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out)

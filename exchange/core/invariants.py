@@ -24,6 +24,7 @@ def check(engine: Engine) -> None:
 
 def _check_books(engine: Engine) -> None:
     seen: set[int] = set()
+    orders = engine.orders
     for name, book in engine.books.items():
         best_bid, best_ask = book.best_bid(), book.best_ask()
         assert best_bid is None or best_ask is None or best_bid < best_ask, (
@@ -36,12 +37,12 @@ def _check_books(engine: Engine) -> None:
                 for order in queue:
                     assert order.qty > 0 and order.price == price and order.side == side
                     assert order.instrument == name
-                    assert engine.orders.get(order.id) is order, f"order {order.id} not indexed"
+                    assert orders.get(order.id) is order, f"order {order.id} not indexed"
                     assert order.id not in seen, f"order {order.id} rests twice"
                     seen.add(order.id)
         if name in engine.settled:
             assert best_bid is None and best_ask is None, f"{name}: orders left after settlement"
-    assert seen == set(engine.orders), "open-order index disagrees with the books"
+    assert seen == set(orders), "open-order index disagrees with the books"
 
 
 def _check_accounts(engine: Engine) -> None:
@@ -52,8 +53,9 @@ def _check_accounts(engine: Engine) -> None:
         reserved_cash = 0
         reserved_assets: dict[str, int] = {}
         for order_id, order in acct.open_orders.items():
-            assert engine.orders.get(order_id) is order, f"account {account_id}: stale order"
-            assert order.account == account_id
+            assert order.id == order_id and order.account == account_id, (
+                f"account {account_id}: stale order {order_id}"
+            )
             spec = registry[order.instrument]
             held = engine._reservation(spec, order.side, order.price, order.qty,
                                        order.reduce_only)
