@@ -1,0 +1,142 @@
+"""``cmx run`` and ``cmx sweep``.
+
+Heavy imports (numpy, pyarrow, matplotlib, dask) happen inside the handlers, so registering
+these subcommands costs nothing when another subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run", help="run a scenario and write its tables, charts and summary",
+        description="Run one scenario (a TOML file, or the name of a shipped one such as "
+                    "noise_market) with one seed.")
+    run.add_argument("scenario", help="scenario file or shipped scenario name")
+    run.add_argument("--case", help="named case of the file to run")
+    run.add_argument("--seed", type=int, help="root seed (default: the file's)")
+    run.add_argument("--out", type=Path, help="output directory (default runs/<name>-<seed>)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a key, e.g. agents.noise.count=10 (TOML value syntax)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    run.set_defaults(handler=cmd_run)
+
+    sweep = subparsers.add_parser(
+        "sweep", help="run a scenario's grid x seeds on dask.distributed",
+        description="Run every point of the scenario's [sweep] grid with N seeds each.")
+    sweep.add_argument("scenario", help="scenario file or shipped scenario name")
+    sweep.add_argument("--case", help="named case of the file to sweep")
+    sweep.add_argument("--seeds", type=int, help="seeds per grid point (default: the file's)")
+    sweep.add_argument("--seed", type=int, help="first seed (default: the file's)")
+    sweep.add_argument("--out", type=Path, help="output directory (default runs/<name>-sweep)")
+    sweep.add_argument("--scheduler", help="address of a running dask scheduler "
+                                           "(default: start a LocalCluster)")
+    sweep.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
+    sweep.add_argument("--per-task", type=int, help="runs per Dask task (default: the file's)")
+    sweep.add_argument("--serial", action="store_true", help="run in this process, no Dask")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=cmd_sweep)
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    import tomllib
+
+    from scenarios.config import ScenarioError
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # a bare word is a string
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scenarios import runner
+    from scenarios.artifacts import format_summary, save_run
+    from scenarios.config import ScenarioError, load
+
+    try:
+        loaded = load(args.scenario, args.case, parse_sets(args.set))
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    meta = loaded.scenario.scenario
+    seed = meta.seed if args.seed is None else args.seed
+    name = meta.name + (f"-{args.case}" if args.case else "")
+    out = args.out or Path("runs") / f"{name}-{seed}"
+    progress = None
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(meta.duration), unit="sim s", desc=name, file=sys.stderr,
+                   mininterval=0.2)
+        start = meta.start_ns
+
+        def progress(ts: int) -> None:
+            bar.n = min(bar.total, round((ts - start) / 1e9))
+            bar.refresh()
+
+    result = runner.run(loaded, seed, 0, progress)
+    if bar is not None:
+        bar.n = bar.total
+        bar.close()
+    saved = save_run(out, loaded, result, charts=not args.no_charts)
+    print(format_summary(result.summary, result.wall_s, saved["facts"]))
+    print(f"  outputs in {out}/")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from scenarios import sweep as sw
+    from scenarios.config import ScenarioError, read_raw, resolve_path
+
+    try:
+        path = resolve_path(args.scenario)
+        raw = read_raw(path)
+        p = sw.plan(raw, str(path), args.case, args.seeds, args.seed)
+        base = sw.load_raw(raw, str(path), args.case)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    meta = base.scenario.scenario
+    per_task = args.per_task or base.scenario.sweep.per_task
+    out = args.out or Path("runs") / f"{meta.name}-sweep"
+    bar = None
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(p.runs), unit="run", desc=meta.name, file=sys.stderr)
+        progress = bar.update
+    started = time.perf_counter()
+    if args.serial:
+        results = sw.execute_serial(p, per_task, progress)
+    else:
+        results = sw.execute_dask(p, per_task, args.scheduler, args.workers, progress)
+    wall = time.perf_counter() - started
+    if bar is not None:
+        bar.close()
+    index = sw.write_sweep(out, p, results)
+    points = len(sw.grid_points(p.grid)) or 1
+    print(f"sweep {meta.name}: {len(p.runs)} runs ({points} grid point"
+          f"{'s' if points > 1 else ''} x {len(p.runs) // points} seeds) in {wall:.2f} s")
+    cols = [c for c in ("efficiency", "mean_spread_ticks", "trades", "volume")
+            if c in index.column_names]
+    for c in cols:
+        values = [v for v in index.column(c).to_pylist() if v is not None]
+        if values:
+            print(f"  {c}: mean {sum(values) / len(values):.4g} over {len(values)} runs")
+    print(f"  outputs in {out}/ (runs.parquet indexes every run)")
+    return 0

@@ -1,0 +1,181 @@
+"""Sweeps: a grid of parameters x seeds, run serially or on ``dask.distributed``.
+
+A sweep is planned up front as a list of runs with fixed ids (grid point-major, then seed), and
+every run is validated before anything is dispatched, so a bad grid value fails in a second,
+not on a worker an hour in. Runs are batched into tasks (many seeds per task) to amortise task
+overhead. Workers receive the scenario as data (not a path) and send their tables back as
+Parquet bytes, so a remote cluster needs no shared file system. Every run's files are written
+under its run id whatever order the tasks finish in, which is why a Dask sweep writes exactly
+the bytes a serial one does.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from scenarios import runner
+from scenarios.artifacts import facts_table, index_row
+from scenarios.config import Loaded, ScenarioError, load_raw
+from scenarios.outputs import TABLES, runs_index, write_json, write_parquet
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run_id: int
+    iteration: int  # seed index within its grid point
+    seed: int
+    params: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    raw: dict[str, Any]
+    where: str
+    case: str | None
+    runs: list[PlannedRun]
+    grid: dict[str, list[Any]]
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def plan(raw: dict[str, Any], where: str, case: str | None, seeds: int | None,
+         base_seed: int | None) -> Plan:
+    base = load_raw(raw, where, case)
+    sweep = base.scenario.sweep
+    n_seeds = seeds if seeds is not None else sweep.seeds
+    if n_seeds < 1:
+        raise ScenarioError(f"{where}: need at least one seed")
+    first_seed = base_seed if base_seed is not None else base.scenario.scenario.seed
+    runs = []
+    run_id = 0
+    for point in grid_points(sweep.grid) or [{}]:
+        load_raw(raw, where, case, point)  # validate every point before dispatching
+        for i in range(n_seeds):
+            runs.append(PlannedRun(run_id, i, first_seed + i, point))
+            run_id += 1
+    return Plan(raw, where, case, runs, dict(sweep.grid))
+
+
+def run_batch(raw: dict[str, Any], where: str, case: str | None,
+              batch: list[PlannedRun]) -> list[tuple[int, dict[str, bytes], dict[str, Any]]]:
+    """Run a batch of planned runs; the unit of work a Dask task does.
+
+    Each run's tables come back as Parquet bytes: compressed, so a remote worker sends a
+    fraction of the in-memory size, and already in their final form, so the client only
+    writes them (and a serial sweep writes exactly the same bytes)."""
+    out = []
+    for planned in batch:
+        loaded: Loaded = load_raw(raw, where, case, planned.params)
+        result = runner.run(loaded, planned.seed, planned.run_id)
+        tables = dict(result.tables)
+        facts = facts_table(loaded, result)
+        tables["stylized_facts"] = facts.add_column(
+            0, "run_id", pa.array([planned.run_id] * facts.num_rows, type=pa.int64()))
+        row = index_row(result, planned.iteration, planned.params)
+        row["wall_s"] = result.wall_s
+        out.append((planned.run_id, {k: parquet_bytes(t) for k, t in tables.items()}, row))
+    return out
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    write_parquet(table, buf)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def batches(runs: list[PlannedRun], size: int) -> Iterator[list[PlannedRun]]:
+    for i in range(0, len(runs), size):
+        yield runs[i:i + size]
+
+
+Progress = Callable[[int], None]
+
+
+def execute_serial(p: Plan, per_task: int, progress: Progress | None = None) -> list:
+    results = []
+    for batch in batches(p.runs, per_task):
+        done = run_batch(p.raw, p.where, p.case, batch)
+        results.extend(done)
+        if progress:
+            progress(len(done))
+    return results
+
+
+def execute_dask(p: Plan, per_task: int, scheduler: str | None, workers: int | None,
+                 progress: Progress | None = None, client: Any = None) -> list:
+    """Run the plan on Dask: on ``client`` if given, else on the scheduler at ``scheduler``,
+    else on a ``LocalCluster`` of ``workers`` processes started (and closed) here."""
+    from dask.distributed import as_completed
+
+    own = None
+    if client is None:
+        own = connect(scheduler, workers)
+        client = own[0]
+    try:
+        futures = [client.submit(run_batch, p.raw, p.where, p.case, batch, pure=False)
+                   for batch in batches(p.runs, per_task)]
+        results = []
+        for future in as_completed(futures):
+            done = future.result()
+            results.extend(done)
+            if progress:
+                progress(len(done))
+        return results
+    finally:
+        if own is not None:
+            own[0].close()
+            if own[1] is not None:
+                own[1].close()
+
+
+def connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    """(client, cluster or None): a client of the scheduler at ``scheduler`` or of a new
+    ``LocalCluster`` with one single-threaded process per worker (the simulation is pure
+    Python, so threads would only contend for the interpreter lock)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        client, cluster = Client(scheduler), None
+    else:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    client.run(_warm_up)
+    return client, cluster
+
+
+def _warm_up() -> None:
+    """Import the simulator on a worker once, before any task is timed or queued behind it."""
+    import scenarios.runner  # noqa: F401
+
+
+def write_sweep(out: Path, p: Plan, results: list) -> pa.Table:
+    """Write every run's tables as ``OUT/<table>/run-<id>.parquet`` (a Parquet dataset that
+    pandas, polars and pyarrow read as one table) and the runs index as ``OUT/runs.parquet``.
+    Nothing is concatenated in memory, so a sweep's size is bounded by disk, not RAM."""
+    results = sorted(results, key=lambda r: r[0])
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (*TABLES, "stylized_facts"):
+        folder = out / name
+        folder.mkdir(exist_ok=True)
+        for run_id, tables, _ in results:
+            (folder / f"run-{run_id:06d}.parquet").write_bytes(tables[name])
+    rows = [{k: v for k, v in row.items() if k != "wall_s"} for _, _, row in results]
+    index = runs_index(rows)
+    write_parquet(index, out / "runs.parquet")
+    write_json({"file": p.where, "case": p.case, "grid": p.grid,
+                "runs": [{"run_id": r.run_id, "seed": r.seed, "params": r.params}
+                         for r in p.runs]}, out / "sweep.json")
+    write_json({"wall_s_per_run": {str(rid): row["wall_s"] for rid, _, row in results}},
+               out / "timing.json")
+    return index
