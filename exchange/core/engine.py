@@ -207,8 +207,25 @@ class Engine:
         return initial, maintenance
 
     def available_margin(self, acct: Account) -> int:
-        """What a new futures order may still reserve."""
-        return self.equity(acct) - self.margin_requirements(acct)[0] - acct.reserved
+        """What a new futures order may still reserve: equity minus the initial margin of
+        positions minus what open orders hold. One pass over the positions (this runs on
+        every futures order), same arithmetic as ``equity`` and ``margin_requirements``."""
+        available = acct.cash - acct.reserved
+        specs = self._specs
+        for name, pos in acct.positions.items():
+            size = pos.size
+            if size:
+                spec = specs[name]
+                mark = self.marks.get(name)
+                if mark is None:
+                    mark = self.last_prices.get(name)
+                if mark is None:
+                    notional = abs(pos.cost) * spec.tick_value
+                else:
+                    available += (size * mark - pos.cost) * spec.tick_value
+                    notional = abs(size * mark) * spec.tick_value
+                available -= -(-notional * spec.initial_margin_bps // 10_000)
+        return available
 
     def state_hash(self) -> str:
         """Digest of the market state: equal hashes mean engines that behave identically from
