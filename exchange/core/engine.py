@@ -777,6 +777,8 @@ class Engine:
         touched = self._touched_balances
         reservation = self._reservation
         fee_acct = self.account(self.config.fee_account) if (maker_ppm or taker_ppm) else None
+        # Spot holds are linear in the amount unless a fee reserve rounds them.
+        linear_spot = not is_future and maker_ppm <= 0 and taker_ppm <= 0
         taker_side = taker.side
         taker_id = taker.id
         taker_account = taker.account
@@ -798,10 +800,16 @@ class Engine:
             out.append(Trade(trade_id, name, price, qty, taker_side, maker.id, taker_id,
                              maker_account, taker_account, maker_fee, taker_fee, ts, liquidation))
             total_qty += qty
-            maker_left = maker.qty
-            freed = reservation(spec, maker.side, price, maker_left + qty, maker.reduce_only) - (
-                reservation(spec, maker.side, price, maker_left, maker.reduce_only)
-            )
+            if linear_spot:
+                # A spot maker's hold is linear in its amount: the filled part frees exactly
+                # the lots sold or the notional at its own price.
+                freed = qty if taker_side == BUY else notional
+            else:
+                maker_left = maker.qty
+                freed = reservation(spec, maker.side, price, maker_left + qty,
+                                    maker.reduce_only) - (
+                    reservation(spec, maker.side, price, maker_left, maker.reduce_only)
+                )
             if freed:
                 if is_future or taker_side == SELL:  # the maker is a buyer or holds margin
                     maker_acct.reserved -= freed
