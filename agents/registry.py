@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from agents.base import Agent
+from agents.compute import ComputeSeller, EndUsers, EnergyProducer, FrontierLab, HedgeDesk
 from agents.flow import PoissonFlowAgent
 from agents.market_maker import MarketMaker
 from agents.momentum import MomentumTrader
@@ -26,11 +27,23 @@ AGENTS: dict[str, type[Agent]] = {
     "value": ValueTrader,
 }
 
+#: Strategic agents of the compute economy: they act on the targets an economy driver gives
+#: them (``agents.compute.EconomyView``), so they trade only in scenarios with ``[economy]``.
+ECONOMY_AGENTS: dict[str, type[Agent]] = {
+    "frontier_lab": FrontierLab,
+    "compute_seller": ComputeSeller,
+    "end_users": EndUsers,
+    "energy_producer": EnergyProducer,
+    "hedge_desk": HedgeDesk,
+}
+
 
 def resolve(name: str) -> type[Agent]:
     """The class a scenario's ``class`` key names; raises LookupError with the choices."""
     if name in AGENTS:
         return AGENTS[name]
+    if name in ECONOMY_AGENTS:
+        return ECONOMY_AGENTS[name]
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
@@ -40,5 +53,6 @@ def resolve(name: str) -> type[Agent]:
         if not (isinstance(cls, type) and issubclass(cls, Agent)):
             raise LookupError(f"{name!r} is not an Agent subclass")
         return cls
-    raise LookupError(f"unknown agent class {name!r}; expected one of {sorted(AGENTS)} "
+    choices = sorted(AGENTS | ECONOMY_AGENTS)
+    raise LookupError(f"unknown agent class {name!r}; expected one of {choices} "
                       "or 'package.module:Class'")

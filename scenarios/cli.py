@@ -94,6 +94,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.close()
     saved = save_run(out, loaded, result, charts=not args.no_charts)
     print(format_summary(result.summary, result.wall_s, saved["facts"]))
+    if "economy" in result.tables:  # the macro table of a run with an economy
+        from scenarios.economy_outputs import format_summary as economy_summary
+        from scenarios.outputs import write_parquet
+
+        write_parquet(result.tables["economy"], out / "economy.parquet")
+        if not args.no_charts and meta.charts:
+            from scenarios.economy_outputs import economy_chart
+
+            economy_chart(result.tables["economy"], out / "economy.png", f"{name} seed {seed}")
+        print(economy_summary(result.summary))
     print(f"  outputs in {out}/")
     return 0
 

@@ -144,6 +144,19 @@ class Scenario(_Strict, kw_only=True):
     shocks: list[Shock] = []
     cases: dict[str, dict[str, Any]] = {}
     sweep: Sweep = Sweep()
+    #: the macro economy stepped alongside the market (scenarios/economy_driver.py)
+    economy: dict[str, Any] | None = None
+
+    def specs(self) -> list[InstrumentSpec]:
+        """Every instrument of the run: the market's, plus the futures strip an economy
+        lists."""
+        base = self.market.specs()
+        if self.economy is None:
+            return base
+        from scenarios.economy_driver import extra_specs  # late: it imports the agents
+
+        return base + extra_specs(self.economy, base, self.scenario.start_ns,
+                                  self.scenario.duration)
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -231,7 +244,17 @@ def _explain(exc: msgspec.ValidationError, prefix: str) -> str:
 def _check_references(scenario: Scenario, label: str) -> list[Any]:
     from agents.registry import resolve  # late: agents import the core only
 
-    specs = scenario.market.specs()
+    try:
+        specs = scenario.specs()
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{label}: {_explain(exc, 'economy')}") from exc
+    except ValueError as exc:
+        raise ScenarioError(f"{label}: key `economy`: {exc}") from exc
+    entities = None
+    if scenario.economy is not None:
+        from scenarios.economy_driver import entity_names
+
+        entities = entity_names(scenario.economy)
     names = {s.name for s in specs}
     assets = {"USD"} | {s.base for s in specs if s.kind == "spot"}
     series = {s.name for s in scenario.exogenous}
@@ -259,6 +282,14 @@ def _check_references(scenario: Scenario, label: str) -> list[Any]:
             params = msgspec.convert(group.params, cls.Params)
         except msgspec.ValidationError as exc:
             raise ScenarioError(f"{label}: {_explain(exc, where + '.params')}") from exc
+        entity = getattr(params, "entity", None)
+        if isinstance(entity, str):
+            if entities is None:
+                raise ScenarioError(f"{label}: key `{where}.class`: {group.cls!r} trades for "
+                                    "an economy entity; the scenario needs an `[economy]`")
+            if entity not in entities:
+                raise ScenarioError(f"{label}: key `{where}.params.entity`: no economy entity "
+                                    f"named {entity!r}; expected one of {entities}")
         ref = getattr(params, "series", None)
         if isinstance(ref, str) and ref not in series:
             raise ScenarioError(f"{label}: key `{where}.params.series`: no exogenous series "

@@ -58,7 +58,7 @@ class Simulation:
         self.seed = seed
         self.start_ns = meta.start_ns
         self.end_ns = self.start_ns + int(meta.duration * NS)
-        self.engine = Engine(sc.market.specs())
+        self.engine = Engine(sc.specs())
         self.kernel = Kernel(self.start_ns)
         root = np.random.SeedSequence(seed)
         ss_agents, ss_latency, ss_series = root.spawn(3)
@@ -97,6 +97,11 @@ class Simulation:
                 self.agents.append(agent)
                 self.groups.append(group.name)
                 account += 1
+        self.economy: Any = None
+        if sc.economy is not None:  # its own stream, spawned after the three above
+            from scenarios.economy_driver import attach
+
+            self.economy = attach(self, sc.economy, root.spawn(1)[0])
         self.setup_commands = self.venue.commands  # deposits and mints before the start
         self.samples: list[tuple] = []
         self.metric_rows: list[tuple] = []
@@ -257,6 +262,8 @@ def build_tables(sim: Simulation, run_id: int) -> dict[str, pa.Table]:
     out = {}
     for name in ("trades", "quotes", "orders", "agents", "agent_metrics", "macro"):
         out[name] = _with_run_id(_add_time(tables[name], sim.start_ns), run_id)
+    if sim.economy is not None:
+        out["economy"] = sim.economy.table(run_id)
     return out
 
 
@@ -323,6 +330,8 @@ def summarize(sim: Simulation, tables: dict[str, pa.Table], run_id: int) -> dict
         summary["mean_spread_ticks"] = stats.time_weighted_spread(
             tables["quotes"], name, warm, sim.end_ns)
         summary["mean_spread"] = summary["mean_spread_ticks"] * tick
+    if sim.economy is not None:
+        summary.update(sim.economy.summary())
     seen: dict[Any, list[Agent]] = {}
     for agent in sim.agents:
         seen.setdefault(type(agent).summarize.__func__, []).append(agent)  # type: ignore

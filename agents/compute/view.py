@@ -1,0 +1,76 @@
+"""The read-only window strategic agents have on the macro economy.
+
+An agent's targets (how many GPU-hours its end users want at a price, how many kWh lots it
+needs for next period, the marginal cost it may dump down to, its exposure to hedge) are
+economy state, not market data, so they do not belong on the ``Client``. The economy driver
+implements this interface and gives it to each strategic agent once, before the run starts.
+Every method is a pure read of the current period's plan: an agent cannot change the economy
+through it, and two agents asking the same question at the same instant get the same answer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+
+class FutureInfo(NamedTuple):
+    """A GPU-hour future of the strip: it settles on the spot TWAP of one economy period."""
+
+    name: str
+    expiry_ns: int
+
+
+class EconomyView(ABC):
+    """What the economy tells the strategic agents, period by period."""
+
+    @abstractmethod
+    def period(self) -> int:
+        """Index of the economy period now trading (-1 before the first one opens)."""
+
+    @abstractmethod
+    def phase(self, now_ns: int) -> float:
+        """Fraction of the current period elapsed at ``now_ns``, in [0, 1)."""
+
+    @abstractmethod
+    def period_ns(self) -> int:
+        """Length of one economy period in virtual nanoseconds."""
+
+    @abstractmethod
+    def reference_price(self) -> float:
+        """USD per GPU-hour the last period cleared at (its last, marginal trade; the
+        calibrated reference price before any trade)."""
+
+    @abstractmethod
+    def marginal_cost(self) -> float:
+        """USD per GPU-hour of energy and variable opex: the floor sellers dump down to."""
+
+    @abstractmethod
+    def break_even(self) -> float:
+        """Sellers' break-even USD per GPU-hour at the reference utilisation."""
+
+    @abstractmethod
+    def demand_lots(self, price: float, who: str) -> int:
+        """GPU-hour lots ``who`` (the lab or the other users) wants this period at ``price``."""
+
+    @abstractmethod
+    def kwh_price(self) -> float:
+        """USD per kWh the producer asks this period (reference price, scaled up when power
+        binds)."""
+
+    @abstractmethod
+    def kwh_lots_needed(self, entity: str) -> int:
+        """kWh lots ``entity``'s capacity will draw next period (0 for non-sellers)."""
+
+    @abstractmethod
+    def exposure_lots(self, entity: str) -> int:
+        """Signed GPU-hour lots per period ``entity`` expects to trade on spot: positive when it
+        buys (the lab short of its demand), negative when it sells (merchant hours)."""
+
+    @abstractmethod
+    def futures(self, now_ns: int) -> list[FutureInfo]:
+        """Futures of the strip still trading at ``now_ns``, nearest expiry first."""
+
+    @abstractmethod
+    def strategic_overbuild(self) -> bool:
+        """Whether the lab's take-or-pay commitments follow the overbuild schedule."""

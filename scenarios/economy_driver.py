@@ -1,0 +1,560 @@
+"""Wires the macro economy (``agents/economy``) into a simulation run, period by period.
+
+Time compression: one economy period (a week by default, ``EconomyParams.clock``) is traded
+in ``period_seconds`` of virtual time (60 s by default), so eight simulated years are 416
+periods or 24,960 virtual seconds. Inside a period the strategic agents trade continuously on
+the exchange; at each boundary the driver, a stepped process joined with
+``Simulation.every``, does in this order:
+
+1. **close** the period just traded: cancel the entities' resting orders (so nothing they hold
+   is reserved), return the end users' unspent budget, aggregate the period's trades into a
+   ``PeriodObservation`` (VWAPs, purchases per buyer and seller, unsold and consumed lots,
+   fees, futures prices, and every entity's cash so the economy checks its ledger against the
+   exchange), call ``close_period`` and apply its intents (burn unsold and consumed hours,
+   take-or-pay, opex, debt service, defaults, loans and chip purchases); burn the kWh the
+   producer did not sell (power is not stored);
+2. **open** the next one: ``open_period`` with each seller's kWh tokens (bought during the
+   previous period; the first period runs on the power already contracted), apply its intents
+   (mint GPU-hours and kWh, revenue, deal tranches), deposit the end users' budget for the
+   period (recorded in the ledger as end-user money) and refresh what the view tells agents.
+
+Every command goes through ``venue.apply_now``, so the recorder, the conservation checks and
+the state hash see it. Each economy entity trades from one exchange account: the account of
+the agent whose ``params.entity`` names it, or a passive account the driver allocates (vendors,
+deal parties, token holders). A GPU-hour future of the strip expires every ``futures_every``
+periods and settles on the spot TWAP of the period before its expiry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from agents.compute.base import EconomyAgent
+from agents.compute.desk import HedgeDesk
+from agents.compute.view import EconomyView, FutureInfo
+from agents.economy import Economy, EconomyParams, LotSizes, PeriodObservation, Purchase
+from agents.economy.energy import kwh_for
+from agents.economy.finance import break_even_price, marginal_cost
+from agents.economy.intents import GPUH, KWH, to_commands
+from agents.economy.ledger import (
+    COMPUTE_PURCHASE,
+    END_USER_REVENUE,
+    END_USERS,
+    ENERGY_PURCHASE,
+    OUTSIDE,
+    OWN,
+)
+from agents.economy.summary import glut_summary
+from exchange.core.instruments import FUTURE, SPOT, USD, InstrumentSpec
+from exchange.core.messages import Burn, CancelAll, Command, Deposit, Rejected, Trade, Withdraw
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scenarios.runner import Simulation
+
+NS = 1_000_000_000
+#: ledger kind of the end users' budget returned unspent at the end of a period
+UNSPENT_BUDGET = "unspent_budget"
+#: counterparty of trades with accounts that are not economy entities
+MARKET = "market"
+
+
+class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The scenario's ``[economy]`` section."""
+
+    #: virtual seconds one economy period (a week) is traded in: the time compression
+    period_seconds: float = 60.0
+    #: periods to run (0: as many as fit in the scenario's duration)
+    periods: int = 0
+    spot: str = "GPUH_USD"  # GPU-hour spot instrument
+    energy: str = "KWH_USD"  # kWh token instrument
+    #: periods between expiries of the GPU-hour futures strip (13: quarterly)
+    futures_every: int = 13
+    futures_prefix: str = "GPUH"
+    futures_tick: str = "0.001"
+    #: a long-dated future listed for the classic liquidity agents ("" for none)
+    long_future: str = "GPUH-LONG"
+    #: the end users' deposit each period, as a multiple of their spending at the reference
+    #: price (their demand ladder down to 1/8 of it costs about 2.2x that with elasticity 1)
+    users_budget: float = 4.0
+    #: pass each entity's exchange cash so the economy checks its ledger every period
+    check_ledger: bool = True
+    #: the economy's parameters (agents/economy/params.py ``EconomyParams``), same keys
+    params: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        if self.period_seconds <= 0:
+            raise ValueError("period_seconds must be positive")
+        if self.periods < 0 or self.futures_every < 1 or self.users_budget <= 0:
+            raise ValueError("need periods >= 0, futures_every >= 1, users_budget > 0")
+
+
+def decode(section: dict[str, Any]) -> tuple[DriverConfig, EconomyParams]:
+    """The ``[economy]`` section as a config and economy parameters (raises
+    ``msgspec.ValidationError`` or ``ValueError`` naming the bad key)."""
+    cfg = msgspec.convert(section, DriverConfig)
+    params = msgspec.convert(cfg.params, EconomyParams)
+    return cfg, params
+
+
+def entity_names(section: dict[str, Any]) -> list[str]:
+    """Every entity of the economy an ``[economy]`` section describes (for validation: an
+    agent's ``params.entity`` must be one of them)."""
+    _, params = decode(section)
+    # the generator is never drawn from: building the economy only lists its entities
+    return Economy(params, np.random.default_rng(0)).entities()
+
+
+def period_count(cfg: DriverConfig, duration_s: float) -> int:
+    fit = int(duration_s // cfg.period_seconds + 1e-9)
+    return min(cfg.periods, fit) if cfg.periods else fit
+
+
+def _quarter_name(prefix: str, start_year: float, q: int) -> str:
+    index = int(round(start_year * 4)) + q - 1
+    return f"{prefix}-{index // 4}Q{index % 4 + 1}"
+
+
+def strip_specs(cfg: DriverConfig, params: EconomyParams, spot: InstrumentSpec,
+                start_ns: int, duration_s: float) -> list[InstrumentSpec]:
+    """The GPU-hour futures the economy lists: one per ``futures_every`` periods over the run
+    (plus one more), each settling on the spot TWAP of its last period, and the long-dated
+    contract for liquidity agents. Same lot size as spot, so one future hedges one spot lot."""
+    period_ns = int(cfg.period_seconds * NS)
+    n = period_count(cfg, duration_s)
+    count = n // cfg.futures_every + 1
+    common: dict[str, Any] = {"kind": FUTURE, "base": spot.base, "tick_size": cfg.futures_tick,
+                              "lot_size": spot.lot_size, "index": spot.name,
+                              "settlement_window_ns": period_ns}
+    specs = [InstrumentSpec(name=_quarter_name(cfg.futures_prefix, params.clock.start_year, q),
+                            expiry_ts=start_ns + q * cfg.futures_every * period_ns, **common)
+             for q in range(1, count + 1)]
+    if cfg.long_future:
+        specs.append(InstrumentSpec(name=cfg.long_future,
+                                    expiry_ts=start_ns + (n + 1) * period_ns, **common))
+    return specs
+
+
+def extra_specs(section: dict[str, Any], market_specs: list[InstrumentSpec], start_ns: int,
+                duration_s: float) -> list[InstrumentSpec]:
+    """Instruments an ``[economy]`` section adds to the market (used by config validation and
+    by the runner, so both see the same list)."""
+    cfg, params = decode(section)
+    spots = {s.name: s for s in market_specs if s.kind == SPOT}
+    for name in (cfg.spot, cfg.energy):
+        if name not in spots:
+            raise ValueError(f"the economy trades {name!r}, which the market does not list")
+    return strip_specs(cfg, params, spots[cfg.spot], start_ns, duration_s)
+
+
+class _Period:
+    """Trades of one period, aggregated as they happen."""
+
+    def __init__(self) -> None:
+        self.spot_micros = 0
+        self.spot_lots = 0
+        self.spot_last: int | None = None
+        self.kwh_micros = 0
+        self.kwh_lots = 0
+        self.spot_pairs: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.kwh_pairs: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.fees: dict[int, int] = defaultdict(int)
+        self.futures_last: dict[str, int] = {}
+
+
+class EconomyDriver(EconomyView):
+    """Steps an ``Economy`` inside a ``Simulation`` and is the agents' ``EconomyView``."""
+
+    def __init__(self, sim: Simulation, section: dict[str, Any],
+                 seq: np.random.SeedSequence) -> None:
+        cfg, params = decode(section)
+        engine = sim.engine
+        specs = list(engine.registry)
+        lots = LotSizes.from_specs(specs)
+        params = msgspec.structs.replace(params, lots=lots)
+        self.cfg = cfg
+        self.params = params
+        self.sim = sim
+        self.venue = sim.venue
+        self.engine = engine
+        self.economy = Economy(params, np.random.Generator(np.random.PCG64(seq)))
+        self.start_ns = sim.start_ns
+        self._period_ns = int(cfg.period_seconds * NS)
+        self.periods = period_count(cfg, (sim.end_ns - sim.start_ns) / NS)
+        self.spot = engine.registry.by_name[cfg.spot]
+        self.kwh = engine.registry.by_name[cfg.energy]
+        self.strip = [FutureInfo(s.name, s.expiry_ts or 0) for s in specs
+                      if s.kind == FUTURE and s.index == cfg.spot and s.name != cfg.long_future
+                      and s.settlement_window_ns == self._period_ns]
+        self.strip.sort(key=lambda f: f.expiry_ns)
+        self._strip_names = {f.name for f in self.strip}
+        # accounts: agents speak for their entity; every other entity gets a passive account
+        entities = self.economy.entities()
+        self.accounts: dict[str, int] = {}
+        self.agents: list[EconomyAgent] = []
+        for agent in sim.agents:
+            if isinstance(agent, EconomyAgent):
+                self.agents.append(agent)
+                if _is_desk(agent):
+                    continue
+                entity = agent.params.entity
+                if entity in self.accounts:
+                    raise ValueError(f"two agents trade for entity {entity!r}")
+                if entity in entities:
+                    self.accounts[entity] = agent.agent_id
+                else:
+                    raise ValueError(f"agent {agent.agent_id} names entity {entity!r}, not one "
+                                     f"of the economy's {entities}")
+        desks = [a for a in self.agents if _is_desk(a)]
+        for agent in desks:  # desks hedge an entity's exposure from their own account
+            if agent.params.entity not in entities:
+                raise ValueError(f"desk {agent.agent_id} hedges unknown entity "
+                                 f"{agent.params.entity!r}")
+        nxt = max([a.agent_id for a in sim.agents], default=0) + 1
+        for entity in entities:
+            if entity not in self.accounts:
+                self.accounts[entity] = nxt
+                nxt += 1
+        self.by_account = {a: e for e, a in self.accounts.items()}
+        for entity in sorted(self.accounts):  # cash a scenario gave an entity is its own
+            cash = self._holding(entity, USD)
+            if cash:
+                self.economy.fund(entity, cash, entity, OWN)
+        for agent in self.agents:
+            agent.attach_view(self)
+        # state the view publishes
+        self.current = -1
+        self.plan: Any = None
+        self.ref_price = params.demand.reference_price
+        self.last_kwh_price = params.energy.reference_kwh_price
+        self._kwh_price = params.energy.reference_kwh_price
+        self._mc = marginal_cost(self._kwh_price, params.energy, params.finance)
+        self._be = break_even_price(params.finance, params.cluster, params.energy)
+        self._per_gw = self.economy.gpu_hours_per_gw_period()
+        self._t = 0.0
+        self.trades = _Period()
+        self.rows: list[dict[str, float]] = []
+        self._circular: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.venue.observers.append(self._observe)
+        self._apply(to_commands(self.economy.initial_intents(), self.accounts))
+        sim.every(cfg.period_seconds, self._step, first=0.0)
+
+    # -- the engine side -----------------------------------------------------------------------
+    def _apply(self, commands: list[Command]) -> None:
+        """Apply commands now; a rejection means the economy and the exchange disagree, which
+        is a bug, so it stops the run with the command and the reason."""
+        for command in commands:
+            for event in self.venue.apply_now(command):
+                if type(event) is Rejected:
+                    raise RuntimeError(f"period {self.current}: the exchange rejected "
+                                       f"{command!r}: {event.reason}")
+
+    def _observe(self, command: Command, events: list, ts: int) -> None:
+        period = self.trades
+        spot = self.spot.name
+        kwh = self.kwh.name
+        for event in events:
+            if type(event) is not Trade:
+                continue
+            name = event.instrument
+            if event.maker_fee:
+                period.fees[event.maker_account] += event.maker_fee
+            if event.taker_fee:
+                period.fees[event.taker_account] += event.taker_fee
+            if name == spot or name == kwh:
+                spec = self.spot if name == spot else self.kwh
+                micros = event.price * event.amount * spec.tick_value
+                if event.aggressor > 0:
+                    pair = (event.taker_account, event.maker_account)
+                else:
+                    pair = (event.maker_account, event.taker_account)
+                acc = (period.spot_pairs if name == spot else period.kwh_pairs)[pair]
+                acc[0] += micros
+                acc[1] += event.amount
+                if name == spot:
+                    period.spot_micros += micros
+                    period.spot_lots += event.amount
+                    period.spot_last = event.price
+                else:
+                    period.kwh_micros += micros
+                    period.kwh_lots += event.amount
+            elif name in self._strip_names:
+                period.futures_last[name] = event.price
+
+    def _holding(self, entity: str, asset: str) -> int:
+        acct = self.engine.accounts.get(self.accounts[entity])
+        if acct is None:
+            return 0
+        return acct.cash if asset == USD else acct.assets.get(asset, 0)
+
+    # -- the period loop -----------------------------------------------------------------------
+    def _step(self, sim: Simulation) -> None:
+        k = self.current
+        if k >= 0 and self.plan is not None:
+            self._close()
+        if k + 1 < self.periods:
+            self._open(k + 1)
+        else:
+            self.plan = None
+
+    def _open(self, k: int) -> None:
+        econ = self.economy
+        self.current = k
+        kwh_held = None
+        if k > 0:
+            kwh_held = {name: self._holding(name, KWH) for name in sorted(econ.sellers)
+                        if name in self.accounts}
+        plan = econ.open_period(kwh_held)
+        self.plan = plan
+        self._apply(to_commands(plan.intents, self.accounts))
+        p = self.params
+        self._t = econ.years()
+        kwh_price = p.energy.reference_kwh_price
+        if plan.power_binds and plan.kwh_supply > 0:
+            kwh_price *= min(5.0, plan.kwh_need / plan.kwh_supply)
+        self._kwh_price = kwh_price
+        self._mc = marginal_cost(kwh_price, p.energy, p.finance)
+        self._be = break_even_price(p.finance, p.cluster, p.energy,
+                                    token_price=econ.token_price)
+        # the end users' budget for the period: end-user money, recorded as such
+        spend = self.ref_price * self.demand_lots(self.ref_price, p.users) * p.lots.gpu_hours
+        budget = int(spend * self.cfg.users_budget * 1_000_000)
+        if budget > 0:
+            econ.fund(p.users, budget, END_USERS, END_USER_REVENUE)
+            self._apply([Deposit(account=self.accounts[p.users], asset=USD, amount=budget)])
+        self.trades = _Period()
+
+    def _cancel_entities(self) -> None:
+        for entity in sorted(self.accounts):
+            acct = self.engine.accounts.get(self.accounts[entity])
+            if acct is not None and acct.open_orders:
+                events = self.venue.apply_now(CancelAll(account=acct.id))
+                client = self.venue.listeners.get(acct.id)
+                if client is not None:  # the agent's client learns of the cancellations
+                    client.deliver(events)
+
+    def _close(self) -> None:
+        econ = self.economy
+        p = self.params
+        k = self.current
+        plan = self.plan
+        self._cancel_entities()
+        trades = self.trades
+        # unspent end-user budget leaves the market again
+        users = p.users
+        left = self._holding(users, USD)
+        if left:
+            econ.ledger.transfer(users, OUTSIDE, left, UNSPENT_BUDGET, k)
+            self._apply([Withdraw(account=self.accounts[users], asset=USD, amount=left)])
+        purchases = self._purchases(trades.spot_pairs, p.lots.gpu_hours)
+        energy = self._purchases(trades.kwh_pairs, p.lots.kwh)
+        spot_price = self.ref_price
+        if trades.spot_lots:
+            spot_price = trades.spot_micros / trades.spot_lots / 1e6 / p.lots.gpu_hours
+        kwh_price = self.last_kwh_price
+        if trades.kwh_lots:
+            kwh_price = trades.kwh_micros / trades.kwh_lots / 1e6 / p.lots.kwh
+        # what perishes and what is consumed
+        unsold: dict[str, int] = {}
+        consumed: dict[str, int] = {}
+        lab = econ.lab
+        for entity in sorted(self.accounts):
+            held = self._holding(entity, GPUH)
+            if not held:
+                continue
+            if entity == users:
+                consumed[entity] = held
+            elif entity == lab:  # it uses what it wants at the period's marginal price
+                marginal = (trades.spot_last * float(self.spot.tick_size)
+                            if trades.spot_last is not None else spot_price)
+                use = min(held, self.demand_lots(marginal, lab))
+                consumed[entity] = use
+                if held > use:
+                    unsold[entity] = held - use
+            else:
+                unsold[entity] = held
+        fees = {self.by_account[a]: f for a, f in sorted(trades.fees.items())
+                if a in self.by_account and f}
+        now = self.sim.kernel.now
+        futures = tuple(trades.futures_last[f.name] * float(self.cfg.futures_tick)
+                        for f in self.strip if f.name in trades.futures_last and f.expiry_ns > now)
+        cash = {e: self._holding(e, USD) for e in sorted(self.accounts)} \
+            if self.cfg.check_ledger else {}
+        obs = PeriodObservation(spot_price=spot_price, kwh_price=kwh_price,
+                                token_price=econ.token_price, futures_prices=futures,
+                                purchases=purchases, energy_purchases=energy,
+                                unsold_lots=unsold, consumed_lots=consumed, fees=fees, cash=cash)
+        result = econ.close_period(obs)
+        self._apply(to_commands(result.intents, self.accounts))
+        producer = p.power.producer
+        if producer in self.accounts:
+            left_kwh = self._holding(producer, KWH)
+            if left_kwh:
+                self._apply([Burn(account=self.accounts[producer], asset=KWH, amount=left_kwh)])
+        for t in result.transfers:
+            if t.kind == COMPUTE_PURCHASE and t.payee != OUTSIDE:
+                acc = self._circular[t.payee]
+                acc[1] += t.amount
+                acc[0] += sum(v for s, _, v in t.parts if s == t.payee)
+        row = dict(result.metrics)
+        row.update({
+            "ts": float(now),
+            "spot_vwap": spot_price,
+            "spot_last": (trades.spot_last * float(self.spot.tick_size)
+                          if trades.spot_last is not None else math.nan),
+            "spot_lots_traded": float(trades.spot_lots),
+            "kwh_vwap": kwh_price,
+            "futures_mean": sum(futures) / len(futures) if futures else math.nan,
+            "unsold_lots": float(sum(unsold.values())),
+            "consumed_lots": float(sum(consumed.values())),
+            "minted_lots": float(sum(s.merchant_lots + s.contracted_lots
+                                     for s in plan.sellers.values())),
+            "spot_below_break_even": float(spot_price < result.metrics["break_even"]),
+        })
+        for name in sorted(econ.sellers):
+            own, total = self._circular.get(name, (0, 0))
+            row[f"circular_share_{name}"] = own / total if total else 0.0
+        self.rows.append(row)
+        # agents anchor on the marginal price (the period's last trade), not the VWAP: in a
+        # descending auction the early, higher trades are price discrimination, not the level
+        # where supply met demand
+        if trades.spot_last is not None:
+            self.ref_price = trades.spot_last * float(self.spot.tick_size)
+        self.last_kwh_price = kwh_price
+
+    def _purchases(self, pairs: dict[tuple[int, int], list[int]],
+                   unit: float) -> tuple[Purchase, ...]:
+        """Trades per (buyer, seller) as purchases between entities. A trade with an account
+        outside the economy is money entering or leaving it, recorded as such right away."""
+        econ = self.economy
+        kind = COMPUTE_PURCHASE if pairs is self.trades.spot_pairs else ENERGY_PURCHASE
+        out: list[Purchase] = []
+        for (buyer, seller), (micros, lots) in sorted(pairs.items()):
+            b = self.by_account.get(buyer)
+            s = self.by_account.get(seller)
+            if b is not None and s is not None:
+                out.append(Purchase(b, s, micros, lots * unit))
+            elif b is not None:
+                econ.ledger.transfer(b, OUTSIDE, micros, kind, econ.period)
+            elif s is not None:
+                econ.fund(s, micros, MARKET, kind)
+        return tuple(self._payable_order(out))
+
+    def _payable_order(self, purchases: list[Purchase]) -> list[Purchase]:
+        """The purchases in an order the ledger can pay them in. On the exchange a buyer may
+        spend, within the period, money it earned by selling (the lab resells contracted
+        hours and buys others); the ledger records the period's purchases one by one, so
+        each buyer's receipts must come before the payments they fund. Greedy: record next
+        the first purchase whose buyer can already pay; if none can, keep the given order
+        (the ledger will then report the shortfall)."""
+        ledger = self.economy.ledger
+        balance = {h: ledger.balance(h) for p in purchases for h in (p.buyer, p.seller)}
+        left = list(purchases)
+        out: list[Purchase] = []
+        while left:
+            pick = next((i for i, p in enumerate(left) if balance[p.buyer] >= p.micros), 0)
+            p = left.pop(pick)
+            balance[p.buyer] -= p.micros
+            balance[p.seller] += p.micros
+            out.append(p)
+        return out
+
+    # -- the view the agents see ---------------------------------------------------------------
+    def period(self) -> int:
+        return self.current if self.plan is not None else -1
+
+    def phase(self, now_ns: int) -> float:
+        return ((now_ns - self.start_ns) % self._period_ns) / self._period_ns
+
+    def period_ns(self) -> int:
+        return self._period_ns
+
+    def reference_price(self) -> float:
+        return self.ref_price
+
+    def marginal_cost(self) -> float:
+        return self._mc
+
+    def break_even(self) -> float:
+        return self._be
+
+    def demand_lots(self, price: float, who: str) -> int:
+        econ = self.economy
+        total = econ.demand.quantity_gw(price, self._t) * self._per_gw / self.params.lots.gpu_hours
+        share = self.params.lab.demand_share
+        return int(total * (share if who == econ.lab else 1.0 - share))
+
+    def kwh_price(self) -> float:
+        return self._kwh_price
+
+    def kwh_lots_needed(self, entity: str) -> int:
+        econ = self.economy
+        if entity not in econ.sellers or econ.sellers[entity].defaulted:
+            return 0
+        gw = econ.clusters.online_gw(econ.period + 1, entity)
+        kwh = kwh_for(gw * self._per_gw, self.params.energy)
+        return int(math.ceil(kwh / self.params.lots.kwh))
+
+    def exposure_lots(self, entity: str) -> int:
+        plan = self.plan
+        if plan is None:
+            return 0
+        econ = self.economy
+        if entity == econ.lab:
+            contracted = sum(s.contracted_lots for s in plan.sellers.values())
+            return self.demand_lots(self.ref_price, entity) - contracted
+        seller = plan.sellers.get(entity)
+        return -seller.merchant_lots if seller is not None else 0
+
+    def futures(self, now_ns: int) -> list[FutureInfo]:
+        return [f for f in self.strip if f.expiry_ns > now_ns]
+
+    def strategic_overbuild(self) -> bool:
+        return self.params.commitments.strategic_overbuild
+
+    # -- results -------------------------------------------------------------------------------
+    def table(self, run_id: int) -> pa.Table:
+        """One row per period: the economy's metrics and what the market did."""
+        keys = sorted({k for row in self.rows for k in row})
+        lead = ["period", "year", "ts"]
+        cols = lead + [k for k in keys if k not in lead]
+        data: dict[str, pa.Array] = {"run_id": pa.array([run_id] * len(self.rows), pa.int64())}
+        for key in cols:
+            values = [row.get(key, math.nan) for row in self.rows]
+            if key in ("period", "ts"):
+                data[key] = pa.array([int(v) for v in values], pa.int64())
+            else:
+                data[key] = pa.array(values, pa.float64())
+        return pa.table(data)
+
+    def summary(self) -> dict[str, float]:
+        """Run-level numbers: the glut summary, spot against break-even, circular shares."""
+        rows = self.rows
+        if not rows:
+            return {}
+        out = {f"econ_{k}": v for k, v in glut_summary(rows).items()}
+        spots = [r["spot_price"] for r in rows]
+        out["econ_mean_spot"] = sum(spots) / len(spots)
+        out["econ_break_even"] = rows[0]["break_even"]
+        out["econ_years"] = len(rows) * self.economy.clock.years_per_period
+        out["econ_strategic_overbuild"] = float(self.strategic_overbuild())
+        for name in sorted(self.economy.sellers):
+            out[f"econ_circular_share_{name}"] = self.economy.ledger.circular_share(
+                name, (COMPUTE_PURCHASE,))
+        return out
+
+
+def _is_desk(agent: EconomyAgent) -> bool:
+    return isinstance(agent, HedgeDesk)
+
+
+def attach(sim: Simulation, section: dict[str, Any],
+           seq: np.random.SeedSequence) -> EconomyDriver:
+    """Join an economy to ``sim`` (called by the runner when the scenario has ``[economy]``)."""
+    return EconomyDriver(sim, section, seq)
+

@@ -1,0 +1,70 @@
+"""What a run with an economy prints and charts: the glut summary and the economy chart.
+
+Kept apart from the driver so that the driver is only the period loop and the agents' view;
+both functions read the run's summary and its ``economy`` table, nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The economy's lines of the printed run summary (empty without an economy)."""
+    if "econ_periods" not in summary:
+        return ""
+    s = summary
+    lines = [
+        f"  economy: {s['econ_periods']:.0f} weeks ({s['econ_years']:.1f} years), strategic "
+        f"overbuild {'on' if s['econ_strategic_overbuild'] else 'off'}",
+        f"    spot $/GPU-h: mean {s['econ_mean_spot']:.3f}, min {s['econ_min_spot']:.3f}, "
+        f"final {s['econ_final_spot']:.3f}; break-even {s['econ_break_even']:.3f}; "
+        f"{s['econ_share_below_break_even']:.1%} of weeks below break-even",
+        f"    overbuild ratio (capacity / demand at break-even): peak "
+        f"{s['econ_peak_overbuild_ratio']:.2f}, {s['econ_share_overbuilt']:.1%} of weeks above 1;"
+        f" mean utilisation {s['econ_mean_utilisation']:.1%}",
+        f"    capacity {s['econ_final_capacity_gw']:.1f} GW at the end, "
+        f"{s['econ_final_contracted_gw']:.1f} GW contracted; seller defaults "
+        f"{s['econ_defaults']:.0f}",
+        f"    lab cost per GPU-hour: net {s['econ_lab_avg_cost']:.3f} (per hour used, after "
+        f"resales), gross {s['econ_lab_gross_cost']:.3f} (per hour acquired)",
+    ]
+    shares = {k[len("econ_circular_share_"):]: v for k, v in sorted(s.items())
+              if k.startswith("econ_circular_share_")}
+    if shares:
+        lines.append("    circular revenue share: "
+                     + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+    return "\n".join(lines)
+
+
+def economy_chart(table: pa.Table, path: Path, title: str) -> None:
+    """Spot price against break-even and marginal cost, and the overbuild ratio and
+    utilisation, per simulated year (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = {name: table.column(name).to_numpy(zero_copy_only=False)
+            for name in ("year", "spot_price", "break_even", "marginal_cost",
+                         "overbuild_ratio", "utilisation", "lab_avg_cost")}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), dpi=100, sharex=True)
+    year = cols["year"]
+    top.plot(year, cols["spot_price"], lw=1.2, label="spot (VWAP)")
+    top.plot(year, cols["break_even"], lw=1.0, ls="--", label="break-even")
+    top.plot(year, cols["marginal_cost"], lw=1.0, ls=":", label="marginal cost")
+    top.plot(year, cols["lab_avg_cost"], lw=1.0, label="lab net cost to date")
+    top.set_ylabel("USD per GPU-hour")
+    top.set_title(title)
+    top.legend(loc="best", fontsize=8)
+    bottom.plot(year, cols["overbuild_ratio"], lw=1.2, label="overbuild ratio")
+    bottom.plot(year, cols["utilisation"], lw=1.0, label="utilisation")
+    bottom.axhline(1.0, color="grey", lw=0.6)
+    bottom.set_xlabel("year")
+    bottom.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
