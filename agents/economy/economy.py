@@ -534,7 +534,25 @@ class Economy:
         state = self.sellers[name]
         debt = cost * int(round(p.finance.debt_fraction * 1_000_000)) // 1_000_000
         equity = cost - debt
-        short = equity - self.ledger.balance(name)
+        reserve = 0
+        if vendor_financing:
+            # A contracted build financed by the vendor still leaves the seller a year of debt
+            # service in cash (as merchant builds keep), counting the loan drawn for this
+            # build: financing exactly the equity gap would leave it unable to pay the first
+            # instalment and default on a build the whole programme depends on.
+            planned = state.loans + ([Loan.originate(name, debt, rate, p.finance.loan_years,
+                                                     ypp, tag)] if debt else [])
+            reserve = self._periods_per_year() * debt_due(planned)
+        short = equity + reserve - self.ledger.balance(name)
+        if short > 0 and vendor_financing:
+            # The vendor loan adds its own service to the year kept in reserve: with a
+            # payment of f per unit borrowed, borrowing short/(1 - periods*f) covers it too.
+            unit = 1_000_000_000_000
+            f = Loan.originate(name, unit, p.vendors.vendor_financing_rate,
+                               p.finance.loan_years, ypp, VENDOR_FINANCING).payment / unit
+            cover = 1 - self._periods_per_year() * f
+            if cover > 0.05:
+                short = int(short / cover) + 1
         if short > 0:
             if not vendor_financing:
                 return None
