@@ -10,9 +10,15 @@ server in Python on this machine can reach. Measured in one run:
 * 100 concurrent authenticated clients placing orders: sustained orders/s and error count;
 * book-update fan-out: time from an order being sent to 100 ``book.{instrument}.raw``
   subscribers receiving the resulting change, p50/p99;
-* server memory (RSS now and peak) after all of it.
+* server memory (RSS now and peak) after all of it;
+* the same gateway journaling every command (``cmx serve --journal``) under each fsync
+  policy, in the same run: order-to-ack RTT, pipelined orders/s (best of three) and
+  100-client orders/s (best of two), each against a gateway without a journal measured the
+  same way, interleaved with them. The journal lives in ``--journal-dir`` (default: the
+  system temporary directory; its file system is reported, since a tmpfs makes fsync free).
 
-Targets (from the design): RTT p50 <= 1.5x echo, pipelined >= 0.6x echo, zero errors.
+Targets (from the design): RTT p50 <= 1.5x echo, pipelined >= 0.6x echo, zero errors; with the
+journal, group commit (``batch``) keeps at least 80% of the no-journal throughput.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from typing import Any
 
@@ -39,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="orders each of the 100 concurrent clients places (default 200)")
     parser.add_argument("--fanout-updates", type=int, default=300,
                         help="book updates timed at the 100 subscribers (default 300)")
+    parser.add_argument("--journal-dir", default=None,
+                        help="where the journaled runs write (default: the system temporary "
+                             "directory)")
+    parser.add_argument("--policies", default="always,batch,none",
+                        help="fsync policies to measure, comma separated (default all; "
+                             "'' skips the journal runs)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="give up after this many seconds (default 900)")
 
@@ -54,15 +68,26 @@ def _bench_config() -> Any:
                          rate_limit=RateLimitConfig(capacity=10**12, refill_per_second=10**12))
 
 
-def _gateway_main(conn: Any) -> None:
+def _gateway_main(conn: Any, policy: str | None = None, directory: str | None = None) -> None:
     async def main() -> None:
         from exchange.gateway import Gateway
+        from exchange.gateway.durable import open_journal
         from exchange.gateway.server import start_server
 
-        server = await start_server(Gateway(_bench_config()), "127.0.0.1", 0)
+        config = _bench_config()
+        journal = None
+        if policy is not None:
+            assert directory is not None
+            journal = open_journal(directory, config, policy=policy)
+        server = await start_server(Gateway(config, journal=journal), "127.0.0.1", 0)
         conn.send(server.port)
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         await server.close()
+        if journal is None:
+            conn.send(None)
+        else:
+            journal.close()
+            conn.send({"commands": journal.writer.appended, "fsyncs": journal.writer.fsyncs})
 
     asyncio.run(main())
 
@@ -78,15 +103,16 @@ def _echo_main(conn: Any) -> None:
         async with serve(echo, "127.0.0.1", 0, compression=None, max_size=1 << 22) as server:
             conn.send(server.sockets[0].getsockname()[1])
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        conn.send(None)
 
     asyncio.run(main())
 
 
 class _Child:
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, *args: Any) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=target, args=(child,), daemon=True)
+        self.proc = ctx.Process(target=target, args=(child, *args), daemon=True)
         self.proc.start()
         if not self.conn.poll(60):
             raise RuntimeError("benchmark server did not start")
@@ -101,11 +127,14 @@ class _Child:
                     out[key] = int(value.split()[0])
         return out
 
-    def stop(self) -> None:
+    def stop(self) -> Any:
+        """Stop the server; returns what it sent back on the way out (journal counters)."""
         self.conn.send("stop")
+        result = self.conn.recv() if self.conn.poll(10) else None
         self.proc.join(10)
         if self.proc.is_alive():
             self.proc.terminate()
+        return result
 
 
 # -- measurements ----------------------------------------------------------------------------
@@ -227,6 +256,105 @@ async def _fanout(port: int, updates: int) -> dict[str, Any]:
             "p99_us": round(_pct(latencies, 0.99) * 1e6)}
 
 
+async def _rtt_figures(port: int, rtt_n: int) -> dict[str, Any]:
+    """Sequential order-to-ack round trips on one connection."""
+    ws = await _connect(port)
+    await _login(ws, 1)
+    await _rtt(ws, min(200, rtt_n), False)
+    await _cancel_all(ws)
+    rtt = await _rtt(ws, rtt_n, False)
+    await _cancel_all(ws)
+    await ws.close()
+    return {"rtt_p50_us": round(statistics.median(rtt) * 1e6),
+            "rtt_p99_us": round(_pct(rtt, 0.99) * 1e6)}
+
+
+async def _pipelined_once(port: int, n: int) -> tuple[float, int]:
+    ws = await _connect(port)
+    await _login(ws, 1)
+    rate, errors = await _pipelined(ws, n)
+    await _cancel_all(ws)
+    await ws.close()
+    return rate, errors
+
+
+def _filesystem(path: str) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts), or '?'."""
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                fields = line.split()
+                mount = fields[1]
+                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best):
+                    best, kind = mount, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+async def _journal_runs(args: argparse.Namespace, rtt_n: int, pipe_n: int,
+                        per_client: int) -> dict[str, Any]:
+    """No journal and each fsync policy, measured alike. All the servers run at once (idle
+    but one), and the throughput runs are interleaved across them, best of three, so a burst
+    of load from elsewhere on the machine does not decide a ratio."""
+    policies = [p for p in args.policies.split(",") if p]
+    for policy in policies:
+        if policy not in ("always", "batch", "none"):
+            raise ValueError(f"unknown fsync policy {policy!r}")
+    base = os.path.abspath(args.journal_dir or tempfile.gettempdir())
+    out: dict[str, Any] = {"filesystem": _filesystem(base)}
+    loop = asyncio.get_running_loop()
+    names = ["no_journal", *policies]
+    directories: dict[str, str] = {}
+    children: dict[str, _Child] = {}
+    figures: dict[str, dict[str, Any]] = {}
+    try:
+        for name in names:
+            directory = tempfile.mkdtemp(prefix="cmx-bench-journal-", dir=base)
+            shutil.rmtree(directory)  # open_journal creates it, funded
+            directories[name] = directory
+            policy = None if name == "no_journal" else name
+            children[name] = await loop.run_in_executor(None, _Child, _gateway_main, policy,
+                                                        directory)
+        for name in names:
+            figures[name] = await _rtt_figures(children[name].port, rtt_n)
+        for name in names:
+            figures[name].update(pipelined_orders_per_s=0, clients_orders_per_s=0, errors=0)
+        for _ in range(3):
+            for name in names:
+                rate, errors = await _pipelined_once(children[name].port, pipe_n)
+                f = figures[name]
+                f["pipelined_orders_per_s"] = max(f["pipelined_orders_per_s"], round(rate))
+                f["errors"] += errors
+        for _ in range(2):
+            for name in names:
+                many = await _many_clients(children[name].port, per_client)
+                f = figures[name]
+                f["clients_orders_per_s"] = max(f["clients_orders_per_s"], many["orders_per_s"])
+                f["errors"] += many["errors"]
+    finally:
+        for name, child in children.items():
+            counters = await loop.run_in_executor(None, child.stop)
+            if name != "no_journal" and name in figures:
+                figures[name].update(counters or {})
+        for directory in directories.values():
+            shutil.rmtree(directory, ignore_errors=True)
+    plain = out["no_journal"] = figures["no_journal"]
+    for policy in policies:
+        f = figures[policy]
+        f["pipelined_vs_no_journal"] = round(
+            f["pipelined_orders_per_s"] / plain["pipelined_orders_per_s"], 2)
+        f["clients_vs_no_journal"] = round(
+            f["clients_orders_per_s"] / plain["clients_orders_per_s"], 2)
+        f["rtt_p50_vs_no_journal"] = round(f["rtt_p50_us"] / plain["rtt_p50_us"], 2)
+        if f.get("fsyncs"):
+            f["commands_per_fsync"] = round(f["commands"] / f["fsyncs"], 1)
+        out[policy] = f
+    return out
+
+
 async def _measure(gw: _Child, echo: _Child, args: argparse.Namespace) -> dict[str, Any]:
     quick = getattr(args, "quick", False)
     rtt_n = 500 if quick else args.rtt_samples
@@ -285,6 +413,16 @@ async def _measure(gw: _Child, echo: _Child, args: argparse.Namespace) -> dict[s
         "pipelined_at_least_0.6x_echo": report["ratios"]["pipelined_vs_echo"] >= 0.6,
         "100_clients_zero_errors": many["errors"] == 0 and pipe_errors == 0,
     }
+    if args.policies:
+        journal = await _journal_runs(args, rtt_n, pipe_n, per_client)
+        report["journal"] = journal
+        targets["journal_zero_errors"] = all(
+            v["errors"] == 0 for k, v in journal.items() if isinstance(v, dict))
+        if "batch" in journal:
+            batch = journal["batch"]
+            targets["group_commit_keeps_80pct_throughput"] = (
+                batch["pipelined_vs_no_journal"] >= 0.8
+                and batch["clients_vs_no_journal"] >= 0.8)
     report["targets"] = targets
     report["ok"] = all(targets.values())
     return report
@@ -319,6 +457,23 @@ def render(report: dict[str, Any]) -> str:
         f"  fan-out to {f['subscribers']}  p50 {f['p50_us']} us, p99 {f['p99_us']} us",
         f"  server memory    rss {mem['rss']} kB, peak {mem['peak']} kB",
     ]
+    journal = report.get("journal")
+    if journal:
+        lines.append(f"  journal ({journal['filesystem']}): order->ack RTT p50/p99, pipelined "
+                     f"and 100-client orders/s")
+        for name in ("no_journal", "always", "batch", "none"):
+            j = journal.get(name)
+            if j is None:
+                continue
+            line = (f"    {name:<11} {j['rtt_p50_us']}/{j['rtt_p99_us']} us   "
+                    f"{j['pipelined_orders_per_s']} pipelined   "
+                    f"{j['clients_orders_per_s']} clients")
+            if name != "no_journal":
+                line += (f"   x{j['pipelined_vs_no_journal']} / x{j['clients_vs_no_journal']}"
+                         f" of no journal")
+                if j.get("commands_per_fsync"):
+                    line += f", {j['commands_per_fsync']} commands per fsync"
+            lines.append(line)
     for name, met in report["targets"].items():
         lines.append(f"  target {name}: {'met' if met else 'NOT met'}")
     return "\n".join(lines)

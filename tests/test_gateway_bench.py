@@ -20,5 +20,14 @@ def test_bench_gateway_quick() -> None:
     assert report["fanout"]["subscribers"] == 100 and report["fanout"]["p50_us"] > 0
     assert report["server_memory_kb"]["rss"] > 0
     assert set(report["targets"]) == {"rtt_p50_at_most_1.5x_echo",
-                                      "pipelined_at_least_0.6x_echo", "100_clients_zero_errors"}
+                                      "pipelined_at_least_0.6x_echo", "100_clients_zero_errors",
+                                      "journal_zero_errors",
+                                      "group_commit_keeps_80pct_throughput"}
+    journal = report["journal"]
+    assert set(journal) == {"filesystem", "no_journal", "always", "batch", "none"}
+    assert journal["always"]["fsyncs"] == journal["always"]["commands"] > 0
+    assert 0 < journal["batch"]["fsyncs"] < journal["batch"]["commands"]  # group commit
+    assert journal["none"]["fsyncs"] == 0
+    assert all(journal[p]["errors"] == 0 for p in ("no_journal", "always", "batch", "none"))
+    assert "journal (" in gateway.render(report)
     assert "gateway benchmark" in gateway.render(report)

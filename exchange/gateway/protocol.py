@@ -8,6 +8,14 @@ the answer caused. Nothing here touches a socket or a clock it was not given.
 
 Every failure becomes an error answer with the request's id: a malformed, oversized or
 ill-typed message never closes the connection or touches its subscriptions, orders or funds.
+
+With a journal (injected, see :mod:`.durable`), nothing a command caused leaves before the
+command is durable: while the venue holds uncommitted commands, every outgoing message is held
+in order, and a commit (one write, one fsync for all of them: group commit) releases them. The
+I/O layer decides when: the server starts a commit once per event-loop turn and runs its fsync
+in a worker thread (:meth:`Gateway.start_commit` / :meth:`Gateway.finish_commit`), so the loop
+keeps serving and the next batch grows while the disk works; :meth:`Gateway.release` is the
+synchronous form (HTTP answers, shutdown, tests). This module only asks the injected journal.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
@@ -40,6 +48,9 @@ from .feeds import FeedHub, encoder
 from .params import Params
 from .ratelimit import CreditBucket
 from .venue import Venue
+
+if TYPE_CHECKING:
+    from exchange.journal import JournaledEngine
 
 log = logging.getLogger("exchange.gateway")
 
@@ -71,10 +82,21 @@ def method(*names: str, private: bool = False, matching: bool = False,
     return register
 
 
+class HeldBatch:
+    """Messages that wait for one commit of the journal, in the order they were produced."""
+
+    __slots__ = ("messages", "sent")
+
+    def __init__(self, messages: list[tuple[Session, bytes | tuple[int, str]]]) -> None:
+        self.messages = messages
+        self.sent = False
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig | None = None, *,
                  clock: Callable[[], int] = time.time_ns,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 journal: JournaledEngine | None = None) -> None:
         self.config = config = config or default_config()
         validate(config)
         self.clock = clock
@@ -82,7 +104,8 @@ class Gateway:
         self.venue = Venue(config.instruments, clock=clock,
                            trades_history=config.trades_history,
                            closed_orders_history=config.closed_orders_history,
-                           user_trades_history=config.user_trades_history)
+                           user_trades_history=config.user_trades_history,
+                           journal=journal)
         self.hub = FeedHub(self.venue)
         self.auth = Authenticator(config.accounts, config.auth_window_ms, config.token_ttl_s)
         self.accounts = {a.id: a for a in config.accounts}
@@ -90,29 +113,102 @@ class Gateway:
         self.cod_accounts: set[int] = set()
         self.sessions: dict[Session, None] = {}
         self._unpublished: list[Any] = []
-        self._fund()
+        self.journaled = journal is not None
+        # messages waiting for the journal: (session, bytes, or a (code, reason) close)
+        self.held: list[tuple[Session, bytes | tuple[int, str]]] = []
+        # called when the first message is held, so the I/O layer schedules release()
+        self.on_hold: Callable[[], None] | None = None
+        self.halted = False  # a commit failed: hold everything, send nothing, ever
+        self.syncing: HeldBatch | None = None  # written to the OS, fsync in flight
+        if journal is None:
+            self._fund()
+        # A journal directory is created already funded (durable.open_journal), so a restart
+        # never deposits twice.
 
     def _fund(self) -> None:
-        registry = self.venue.engine.registry
-        for acct in self.config.accounts:
-            for asset, amount in acct.deposits.items():
-                if asset == USD:
-                    units = usd_to_micros(amount)
-                else:
-                    spec = next((s for s in registry if s.kind == "spot" and s.base == asset),
-                                None)
-                    if spec is None:
-                        raise ValueError(f"account {acct.id}: unknown asset {asset}")
-                    units = spec.amount_to_lots(amount)
-                first = self.execute(Deposit(account=acct.id, asset=asset, amount=units))[0]
-                if type(first) is Rejected:
-                    raise ValueError(f"account {acct.id}: deposit of {asset} rejected")
-        for name, price in self.config.marks.items():
-            spec = self.venue.spec(name)
-            if spec is None:
-                raise ValueError(f"mark for unknown instrument {name}")
-            self.execute(SetMark(instrument=name, price=spec.price_to_ticks(price)))
+        apply_genesis(self.config, self.execute, self.venue.engine.registry)
         self.publish()
+
+    # -- durability ----------------------------------------------------------------------------
+    def deliver(self, session: Session, item: bytes | tuple[int, str]) -> None:
+        """Send ``item`` to ``session`` now, or hold it until the journal has committed
+        what caused it. Once anything is held, everything after it is held too, so every
+        connection sees its messages in order."""
+        if self.held or self.syncing is not None or self.venue.uncommitted():
+            if not self.held and self.on_hold is not None:
+                self.on_hold()
+            self.held.append((session, item))
+            session.held_messages += 1
+        elif type(item) is bytes:
+            session.raw_push(item)
+        else:
+            session.request_close(*item)  # type: ignore[misc]
+
+    def start_commit(self) -> HeldBatch | None:
+        """Pipelined group commit, first half: hand every command applied so far to the OS
+        and take the messages that wait for it. Returns None if they could be sent at once
+        (nothing needed an fsync), else the batch: the caller runs ``venue.sync_journal()``
+        (in a worker thread, say) and then :meth:`finish_commit`. Commands applied meanwhile
+        queue their messages for the next commit. Not to be called while a batch is syncing."""
+        assert self.syncing is None, "one fsync at a time keeps batches in order"
+        if self.halted:
+            raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
+        try:
+            needs_sync = self.venue.write_journal()
+        except BaseException:
+            self.halted = True
+            raise
+        batch = HeldBatch(self.held)
+        self.held = []
+        if not needs_sync:
+            self._send(batch)
+            return None
+        self.syncing = batch
+        return batch
+
+    def finish_commit(self, batch: HeldBatch) -> None:
+        """Second half: ``batch`` is durable; send it (unless a synchronous release did)."""
+        if self.syncing is batch:
+            self.syncing = None
+        self._send(batch)
+
+    def sync_failed(self) -> None:
+        """The fsync of the batch in flight failed: nothing more may be acknowledged."""
+        self.halted = True
+
+    def release(self) -> None:
+        """Synchronous group commit: make every command applied so far durable (one write,
+        one fsync) and send everything that waited for it, including a batch whose
+        asynchronous fsync has not finished (this fsync covers it). If the commit fails
+        nothing is sent and the error propagates: the owner must stop serving."""
+        if self.halted:
+            raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
+        try:
+            self.venue.commit()
+            if self.syncing is not None:
+                self.venue.sync_journal()
+        except BaseException:
+            self.halted = True
+            raise
+        if self.syncing is not None:
+            self.finish_commit(self.syncing)
+        batch = HeldBatch(self.held)
+        self.held = []
+        self._send(batch)
+
+    @staticmethod
+    def _send(batch: HeldBatch) -> None:
+        if batch.sent:
+            return
+        batch.sent = True
+        for session, item in batch.messages:
+            session.held_messages -= 1
+            if session.closed:
+                continue
+            if type(item) is bytes:
+                session.raw_push(item)
+            else:
+                session.request_close(*item)  # type: ignore[misc]
 
     # -- engine access -------------------------------------------------------------------------
     def execute(self, command: Command) -> list:
@@ -166,6 +262,8 @@ class Gateway:
         request = {"jsonrpc": "2.0", "id": None, "method": method_name, "params": params}
         ok = session.handle(request)
         self.publish()
+        if self.journaled:
+            self.release()  # the answer below must not leave before its command is durable
         return (200 if ok else 400), out[-1]
 
     def _http_grant(self, header: str, target: str) -> Grant:
@@ -200,6 +298,9 @@ class Session:
         self.on_heartbeat_change: Callable[[], None] | None = None
         self.closed = False
         self.close_after: tuple[int, str] | None = None  # set by logout: close once answered
+        # messages for this session waiting for the journal; the server counts them against
+        # the connection's back-pressure limit, so a disk stall cannot grow them unbounded
+        self.held_messages = 0
         if transport == "ws":
             gateway.sessions[self] = None
 
@@ -207,6 +308,14 @@ class Session:
         return id(self)
 
     def push(self, data: bytes) -> None:
+        if not self.closed:
+            if self.gateway.journaled:
+                self.gateway.deliver(self, data)
+            else:
+                self._push(data)
+
+    def raw_push(self, data: bytes) -> None:
+        """Send now, bypassing the journal hold (the gateway's release does the holding)."""
         if not self.closed:
             self._push(data)
 
@@ -235,10 +344,19 @@ class Session:
         except msgspec.DecodeError as exc:
             self.push(self.error_response(None, RpcError(PARSE_ERROR, str(exc)), us_in))
             return
+        except RecursionError:
+            # ~1000 nested arrays fit in a small frame; the decoder gives up on them with a
+            # RecursionError, not a DecodeError, and that must not end the connection.
+            self.push(self.error_response(None, RpcError(
+                PARSE_ERROR, "JSON nested too deeply"), us_in))
+            return
         self.handle(request, us_in)
         gateway.publish()
         if self.close_after is not None:
-            self.request_close(*self.close_after)
+            if gateway.journaled:
+                gateway.deliver(self, self.close_after)  # after the answer, not before
+            else:
+                self.request_close(*self.close_after)
 
     def handle(self, request: Any, us_in: int | None = None) -> bool:
         """Answer one decoded request through ``push``; True if it succeeded."""
@@ -321,6 +439,37 @@ class Session:
         account = self.account
         if account is not None and (self.cod or account in gateway.cod_accounts):
             gateway.cancel_on_disconnect(account)
+
+
+def genesis_commands(config: GatewayConfig, registry: Any) -> list[Command]:
+    """The commands that fund the configured accounts and set the initial marks: applied
+    once, when an exchange starts without history (a fresh journal, or no journal)."""
+    commands: list[Command] = []
+    for acct in config.accounts:
+        for asset, amount in acct.deposits.items():
+            if asset == USD:
+                units = usd_to_micros(amount)
+            else:
+                spec = next((s for s in registry if s.kind == "spot" and s.base == asset), None)
+                if spec is None:
+                    raise ValueError(f"account {acct.id}: unknown asset {asset}")
+                units = spec.amount_to_lots(amount)
+            commands.append(Deposit(account=acct.id, asset=asset, amount=units))
+    for name, price in config.marks.items():
+        spec = registry.by_name.get(name)
+        if spec is None:
+            raise ValueError(f"mark for unknown instrument {name}")
+        commands.append(SetMark(instrument=name, price=spec.price_to_ticks(price)))
+    return commands
+
+
+def apply_genesis(config: GatewayConfig, apply: Callable[[Command], list], registry: Any
+                  ) -> None:
+    """Apply :func:`genesis_commands` through ``apply``; a rejected deposit is a config error."""
+    for command in genesis_commands(config, registry):
+        first = apply(command)[0]
+        if type(first) is Rejected and type(command) is Deposit:
+            raise ValueError(f"account {command.account}: deposit of {command.asset} rejected")
 
 
 # The handlers register themselves in METHODS on import; they import this module, so they

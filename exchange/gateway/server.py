@@ -5,12 +5,22 @@ answered from the ``process_request`` hook. Each connection gets a bounded outbo
 drained by its own writer task; a client that stops reading fills it and is disconnected with
 close code 1008 and a reason, instead of growing server memory. The engine is driven only from
 the event loop thread, so it needs no locks.
+
+With a journal, the gateway holds every outgoing message while commands are uncommitted. Once
+per event-loop turn (``loop.call_soon`` after the first held message) the server writes what
+was applied to the OS and runs the fsync in a single disk thread; when it returns, that batch's
+answers and notifications go out. Commands that arrive during the fsync are served meanwhile
+and form the next batch, so batches grow with the disk's latency instead of the loop stalling
+on it (pipelined group commit). A failed commit stops the server: nothing more is
+acknowledged, and a restart recovers from what is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import ssl as ssl_module
 from collections import deque
@@ -23,7 +33,7 @@ from websockets.http11 import Request, Response
 
 from exchange.core.messages import Tick
 
-from .protocol import Gateway, Session
+from .protocol import Gateway, HeldBatch, Session
 
 log = logging.getLogger("exchange.gateway")
 
@@ -49,6 +59,53 @@ class GatewayServer:
         self._tasks: list[asyncio.Task[Any]] = []
         self.connections = 0
         self._kicks: set[asyncio.Task[None]] = set()
+        self._release_scheduled = False
+        self.failed = asyncio.Event()  # set when the journal could not commit
+        self._disk: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sync_future: asyncio.Future[None] | None = None
+        gateway.on_hold = self._schedule_release
+
+    def _schedule_release(self) -> None:
+        if not self._release_scheduled:
+            self._release_scheduled = True
+            asyncio.get_running_loop().call_soon(self._release)
+
+    def _release(self) -> None:
+        """Start a group commit of everything applied this turn; its fsync runs in the
+        disk thread, and the messages go out when it is done."""
+        self._release_scheduled = False
+        gateway = self.gateway
+        if gateway.syncing is not None or self.failed.is_set():
+            return  # _synced starts the next commit
+        try:
+            batch = gateway.start_commit()
+        except Exception:
+            self._fail()
+            return
+        if batch is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._disk is None:
+            self._disk = concurrent.futures.ThreadPoolExecutor(1, "journal-fsync")
+        future = loop.run_in_executor(self._disk, gateway.venue.sync_journal)
+        self._sync_future = future
+        future.add_done_callback(functools.partial(self._synced, batch))
+
+    def _synced(self, batch: HeldBatch, future: asyncio.Future[None]) -> None:
+        self._sync_future = None
+        if future.cancelled() or future.exception() is not None:
+            self.gateway.sync_failed()
+            self._fail(None if future.cancelled() else future.exception())
+            return
+        self.gateway.finish_commit(batch)
+        if self.gateway.held:
+            self._release()
+
+    def _fail(self, exc: BaseException | None = None) -> None:
+        """Called from an ``except`` block or with the exception a worker raised."""
+        log.critical("journal commit failed: no longer acknowledging anything",
+                     exc_info=exc if exc is not None else True)
+        self.failed.set()
 
     @property
     def port(self) -> int:
@@ -81,6 +138,17 @@ class GatewayServer:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        if self._sync_future is not None:
+            with contextlib.suppress(Exception):
+                await self._sync_future
+        if (self.gateway.held or self.gateway.syncing) and not self.failed.is_set():
+            try:
+                self.gateway.release()
+            except Exception:
+                self._fail()
+        if self._disk is not None:
+            self._disk.shutdown(wait=True)
+            self._disk = None
 
     async def __aenter__(self) -> GatewayServer:
         return self
@@ -145,8 +213,10 @@ class GatewayServer:
                 session.receive(message)
                 # A client that pipelines requests faster than it reads the answers is not
                 # read from until its answers went out: back-pressure instead of a queue
-                # that grows until the client has to be dropped.
-                while len(queue) >= high_water and not state["closing"]:
+                # that grows until the client has to be dropped. Answers still waiting for
+                # the journal's fsync count too.
+                while (len(queue) + session.held_messages >= high_water
+                       and not state["closing"]):
                     drained.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(drained.wait(), 1.0)

@@ -3,6 +3,12 @@
 The core keeps only live state; clients also ask for closed orders, their own past trades and
 recent public trades. :class:`Venue` applies commands at wall-clock time and folds every event
 into bounded histories, so memory stays flat however long the exchange runs.
+
+With a journal (:class:`exchange.journal.JournaledEngine`, injected by ``cmx serve --journal``)
+every command goes through the journal, and :meth:`Venue.commit` makes what was applied durable;
+the gateway holds acknowledgements until then. The histories are not journaled: after a restart
+the venue rebuilds the records of the orders still open from the engine (which is what the
+journal restores), while closed orders, past trades and trade statistics start empty.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from exchange.core import Engine, EngineConfig, InstrumentSpec
 from exchange.core.messages import (
@@ -22,6 +29,9 @@ from exchange.core.messages import (
     OrderUpdated,
     Trade,
 )
+
+if TYPE_CHECKING:
+    from exchange.journal import JournaledEngine
 
 
 @dataclass(slots=True)
@@ -88,8 +98,15 @@ class Venue:
     def __init__(self, instruments: list[InstrumentSpec] | None = None, *,
                  clock: Callable[[], int] = time.time_ns, trades_history: int = 1000,
                  closed_orders_history: int = 100_000, user_trades_history: int = 10_000,
-                 engine_config: EngineConfig | None = None) -> None:
-        self.engine = Engine(instruments, engine_config)
+                 engine_config: EngineConfig | None = None,
+                 journal: JournaledEngine | None = None) -> None:
+        self.journal = journal
+        if journal is not None:
+            self.engine = journal.engine
+            self._apply: Callable[[Command, int], list] = journal.apply  # type: ignore[assignment]
+        else:
+            self.engine = Engine(instruments, engine_config)
+            self._apply = self.engine.apply
         self.clock = clock
         self.open_records: dict[int, OrderRecord] = {}
         self.closed_records: OrderedDict[int, OrderRecord] = OrderedDict()
@@ -100,6 +117,7 @@ class Venue:
         self.user_trades: dict[int, deque[UserTrade]] = {}
         self.stats: dict[str, Stats] = {}
         self.cancel_reason_override: str | None = None
+        self._restore_open_records()
 
     @property
     def registry(self):
@@ -113,7 +131,7 @@ class Venue:
 
     def apply(self, command: Command) -> list:
         """Apply ``command`` now; fold its events into the histories; return the events."""
-        events = self.engine.apply(command, self.clock())
+        events = self._apply(command, self.clock())
         for event in events:
             kind = type(event)
             if kind is OrderUpdated:
@@ -123,6 +141,39 @@ class Venue:
             elif kind is OrderAccepted:
                 self._order_accepted(event)
         return events
+
+    def uncommitted(self) -> bool:
+        """True while a journaled command is not yet durable: nothing it caused may be sent."""
+        journal = self.journal
+        return journal is not None and journal.writer.pending > 0
+
+    def commit(self) -> None:
+        """Make every command applied so far durable under the journal's fsync policy."""
+        if self.journal is not None:
+            self.journal.commit()
+
+    def write_journal(self) -> bool:
+        """First half of a commit: hand the journaled commands to the OS. True if the policy
+        wants :meth:`sync_journal` before they count as durable."""
+        return self.journal is not None and self.journal.writer.write_out()
+
+    def sync_journal(self) -> None:
+        """Second half of a commit (blocking; may run in a worker thread)."""
+        if self.journal is not None:
+            self.journal.writer.sync()
+
+    def _restore_open_records(self) -> None:
+        """Records for the orders a recovered engine holds, so that they can be listed,
+        queried, edited and cancelled again. What the engine does not keep (the fill notional
+        of a partly filled order, its commission so far, whether it was edited) starts at zero."""
+        for acct in self.engine.accounts.values():
+            for order_id, order in acct.open_orders.items():
+                ms = order.ts // 1_000_000
+                self.open_records[order_id] = OrderRecord(
+                    order_id, order.account, order.instrument, order.side, order.price,
+                    order.filled + order.qty, order.filled, OPEN, "limit", order.tif,
+                    order.post_only, order.reduce_only, order.label, ms, ms,
+                )
 
     def order(self, order_id: int) -> OrderRecord | None:
         return self.open_records.get(order_id) or self.closed_records.get(order_id)

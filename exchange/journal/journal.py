@@ -9,8 +9,9 @@ Durability policies (see docs/reliability.md):
 * ``always``: write and fsync after every command. Nothing acknowledged is ever lost, even on
   power failure; every command pays a disk flush.
 * ``batch`` (default): group commit. Commands are buffered and the owner calls ``commit()``
-  once per batch (the gateway does so before sending the batch's acknowledgements), so one
-  fsync covers many commands and nothing is acknowledged before it is on disk.
+  once per batch, or its two halves ``write_out()`` and ``sync()`` (the gateway runs the fsync
+  in a worker thread and sends the batch's acknowledgements when it returns), so one fsync
+  covers many commands and nothing is acknowledged before it is on disk.
 * ``none``: written to the OS at each commit but never fsynced: survives a crash of the
   process (the data is in the page cache), not of the machine.
 """
@@ -65,15 +66,27 @@ class JournalWriter:
 
     def commit(self) -> None:
         """Make everything appended so far durable under the policy."""
-        if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            offset = 0
-            while offset < len(data):
-                offset += os.write(self._fd, data[offset:])
-            if self.policy != "none":
-                os.fsync(self._fd)
-                self.fsyncs += 1
+        if self.write_out():
+            self.sync()
+
+    def write_out(self) -> bool:
+        """Hand the buffered frames to the OS (they now survive a crash of this process);
+        True if the policy also wants them fsynced. ``commit`` is ``write_out`` + ``sync``;
+        an owner may split the two to run the fsync off its event loop (pipelined group
+        commit) while it keeps appending."""
+        if not self._buffer:
+            return False
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        offset = 0
+        while offset < len(data):
+            offset += os.write(self._fd, data[offset:])
+        return self.policy != "none"
+
+    def sync(self) -> None:
+        """fsync everything written so far; safe to call from another thread."""
+        os.fsync(self._fd)
+        self.fsyncs += 1
 
     def close(self) -> None:
         if self._fd >= 0:
