@@ -76,8 +76,11 @@ class NaiveBook:
         return [(p, total, self.queue(side, p)) for p, total in self.depth(side)]
 
     def may_cross(self, side: int, price: int) -> bool:
-        best = self.best_ask() if side == 1 else self.best_bid()
-        return best is not None and (price >= best if side == 1 else price <= best)
+        """Exact where ``Book`` may answer a false "yes": the engine must not care which."""
+        best = self.best_ask() if side == BUY else self.best_bid()
+        if best is None:
+            return False
+        return best <= price if side == BUY else best >= price
 
     def fillable(self, side: int, limit: int, qty: int, account: int, stp: str) -> int:
         """Play ``match`` through without changing anything and count what would trade."""
