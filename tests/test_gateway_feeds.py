@@ -254,3 +254,20 @@ async def test_trades_by_kind_and_currency(env: Env) -> None:
     assert not [n for n in sub.drain() if n["params"]["channel"] == "trades.future.any.raw"]
     err = await sub.error("public/subscribe", {"channels": ["trades.option.any.raw"]})
     assert err["code"] == -32602
+
+
+async def test_grouped_book_channel_aggregates_price_steps(env: Env) -> None:
+    a = await env.rpc("alice")
+    b = await env.rpc("bob")
+    sub = await env.rpc()
+    channel = f"book.{SPOT}.10.10.100ms"  # 10-tick ($0.01) buckets
+    for price, amount in ((1.503, 1), (1.509, 2), (1.512, 4), (1.499, 8)):
+        await a.result("private/buy", {"instrument_name": SPOT, "amount": amount, "price": price})
+    await b.result("private/sell", {"instrument_name": SPOT, "amount": 3, "price": 1.601})
+    await sub.result("public/subscribe", {"channels": [channel]})
+    data = (await sub.note(channel))["params"]["data"]
+    # bids round down into their bucket, asks round up
+    assert data["bids"] == [[1.51, 4], [1.5, 3], [1.49, 8]]
+    assert data["asks"] == [[1.61, 3]]
+    bad = await sub.call("public/subscribe", {"channels": [f"book.{SPOT}.3.10.100ms"]})
+    assert bad["error"]["code"] == -32602

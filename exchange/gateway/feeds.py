@@ -38,6 +38,7 @@ from .venue import Venue
 
 INTERVALS = frozenset({"raw", "100ms", "agg2"})
 DEPTHS = frozenset({"1", "10", "20"})
+GROUPS = ("1", "2", "5", "10", "25", "100", "250")
 KINDS = frozenset({"future", "spot", "any"})
 
 encoder = msgspec.json.Encoder(decimal_format="number")
@@ -58,6 +59,7 @@ class Channel:
     instrument: str | None = None  # None for kind/currency filters
     interval: str = "raw"
     depth: int | None = None
+    group: int = 1  # grouped book: price step in ticks (1 = "none")
     filter_kind: str = "any"
     currency: str = "any"
 
@@ -94,12 +96,20 @@ def parse_channel(name: str, venue: Venue) -> Channel:
     if head == "book" and len(parts) == 3:
         return Channel(name, "book", known(parts[1]), interval(parts[2]))
     if head == "book" and len(parts) == 5:
-        if parts[2] != "none":
-            raise invalid_params("channels", f"{name}: only group 'none' is supported")
+        # Groups count ticks (a group value cannot hold a decimal point: "." separates the
+        # parts of a channel name), so "10" on GPUH_USD means $0.01 steps.
+        if parts[2] == "none":
+            group = 1
+        elif parts[2] in GROUPS:
+            group = int(parts[2])
+        else:
+            raise invalid_params(
+                "channels", f"{name}: group must be none or one of {', '.join(GROUPS)} (ticks)"
+            )
         if parts[3] not in DEPTHS:
             raise invalid_params("channels", f"{name}: depth must be 1, 10 or 20")
         return Channel(name, "book_grouped", known(parts[1]), interval(parts[4]),
-                       depth=int(parts[3]))
+                       depth=int(parts[3]), group=group)
     if head in ("trades", "ticker") and len(parts) == 3:
         return Channel(name, head, known(parts[1]), interval(parts[2]))
     if head == "trades" and len(parts) == 4:
@@ -565,8 +575,14 @@ class FeedHub:
         spec = self.venue.engine.registry.by_name[name]
         book = self.venue.engine.books[name]
         price, amount = spec.ticks_to_price, spec.lots_to_amount
-        bids = [[price(p), amount(a)] for p, a in book.depth(BUY, ch.depth)]
-        asks = [[price(p), amount(a)] for p, a in book.depth(SELL, ch.depth)]
+        if ch.group == 1:
+            bid_levels = book.depth(BUY, ch.depth)
+            ask_levels = book.depth(SELL, ch.depth)
+        else:
+            bid_levels = _group_levels(book.depth(BUY), ch.group, BUY, ch.depth or 0)
+            ask_levels = _group_levels(book.depth(SELL), ch.group, SELL, ch.depth or 0)
+        bids = [[price(p), amount(a)] for p, a in bid_levels]
+        asks = [[price(p), amount(a)] for p, a in ask_levels]
         body = encoder.encode([bids, asks])
         if body == self.last_grouped.get(ch.name) and not waiting:
             return
@@ -582,6 +598,20 @@ class FeedHub:
         targets: Iterable[Subscriber] = self.subs.get(ch.name, ()) if changed else waiting
         for sub in list(targets):
             sub.push(message)
+
+
+def _group_levels(levels: list[tuple[int, int]], group: int, side: int,
+                  depth: int) -> list[tuple[int, int]]:
+    """Aggregate best-first levels into ``group``-tick buckets, best first: bids round down
+    and asks round up, as Deribit groups them, so a bucket never looks better than the
+    orders in it."""
+    buckets: dict[int, int] = {}
+    for price, amount in levels:
+        key = price // group * group if side == BUY else -(-price // group) * group
+        if key not in buckets and len(buckets) == depth:
+            break
+        buckets[key] = buckets.get(key, 0) + amount
+    return list(buckets.items())
 
 
 def _matches(ch: Channel, spec: Any) -> bool:
