@@ -182,6 +182,7 @@ def ticker(venue: Venue, spec: InstrumentSpec) -> dict[str, Any]:
     bid = book.depth(BUY, 1)
     ask = book.depth(-BUY, 1)
     stats = venue.stats.get(name) or Stats()
+    stats.expire(venue.clock())
     price = spec.ticks_to_price
     last = stats.last
     open_interest = 0

@@ -81,17 +81,60 @@ class PublicTrade:
     tick_direction: int
 
 
-@dataclass(slots=True)
-class Stats:
-    """Running trade statistics per instrument (since the exchange started)."""
+DAY_NS = 24 * 3600 * 1_000_000_000
 
-    volume: int = 0
-    high: int | None = None
-    low: int | None = None
-    first: int | None = None
-    last: int | None = None
-    direction: int = 0  # Deribit tick_direction of the last trade
-    seq: int = 0
+
+class Stats:
+    """Trade statistics per instrument over a rolling 24 hours, as Deribit's ticker reports
+    them. Volume is a running sum and high/low come from monotonic queues, so adding a trade
+    and reading the figures are O(1) amortized however many trades the day holds."""
+
+    __slots__ = ("window_ns", "trades", "highs", "lows", "volume", "last", "direction", "seq")
+
+    def __init__(self, window_ns: int = DAY_NS) -> None:
+        self.window_ns = window_ns
+        self.trades: deque[tuple[int, int, int]] = deque()  # (ts, price, amount)
+        self.highs: deque[tuple[int, int]] = deque()  # (ts, price), prices decreasing
+        self.lows: deque[tuple[int, int]] = deque()  # (ts, price), prices increasing
+        self.volume = 0
+        self.last: int | None = None
+        self.direction = 0  # Deribit tick_direction of the last trade
+        self.seq = 0
+
+    def add(self, ts: int, price: int, amount: int) -> None:
+        self.trades.append((ts, price, amount))
+        self.volume += amount
+        highs, lows = self.highs, self.lows
+        while highs and highs[-1][1] <= price:
+            highs.pop()
+        highs.append((ts, price))
+        while lows and lows[-1][1] >= price:
+            lows.pop()
+        lows.append((ts, price))
+
+    def expire(self, now: int) -> None:
+        """Forget trades older than the window."""
+        cutoff = now - self.window_ns
+        trades = self.trades
+        while trades and trades[0][0] <= cutoff:
+            self.volume -= trades.popleft()[2]
+        while self.highs and self.highs[0][0] <= cutoff:
+            self.highs.popleft()
+        while self.lows and self.lows[0][0] <= cutoff:
+            self.lows.popleft()
+
+    @property
+    def high(self) -> int | None:
+        return self.highs[0][1] if self.highs else None
+
+    @property
+    def low(self) -> int | None:
+        return self.lows[0][1] if self.lows else None
+
+    @property
+    def first(self) -> int | None:
+        """Price of the oldest trade still in the window."""
+        return self.trades[0][1] if self.trades else None
 
 
 class Venue:
@@ -218,11 +261,7 @@ class Venue:
             direction = 0 if t.price > stats.last else 2
         stats.direction = direction
         stats.seq += 1
-        stats.volume += t.amount
-        stats.high = t.price if stats.high is None else max(stats.high, t.price)
-        stats.low = t.price if stats.low is None else min(stats.low, t.price)
-        if stats.first is None:
-            stats.first = t.price
+        stats.add(t.ts, t.price, t.amount)
         stats.last = t.price
         trades = self.public_trades.get(t.instrument)
         if trades is None:
