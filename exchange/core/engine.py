@@ -787,18 +787,22 @@ class Engine:
         price = 0
         total_qty = 0
         fees = 0
+        trade_id = self.next_trade_id
+        charge_fees = maker_ppm or taker_ppm
+        maker_fee = taker_fee = 0
         for maker, qty in fills:
             price = maker.price
-            trade_id = self.next_trade_id
-            self.next_trade_id = trade_id + 1
             notional = price * qty * tick_value
-            maker_fee = _fee(notional, maker_ppm) if maker_ppm else 0
-            taker_fee = _fee(notional, taker_ppm) if taker_ppm else 0
-            fees += maker_fee + taker_fee
+            if charge_fees:
+                maker_fee = _fee(notional, maker_ppm) if maker_ppm else 0
+                taker_fee = _fee(notional, taker_ppm) if taker_ppm else 0
+                fees += maker_fee + taker_fee
             maker_account = maker.account
             maker_acct = accounts[maker_account]
-            out.append(Trade(trade_id, name, price, qty, taker_side, maker.id, taker_id,
+            maker_id = maker.id
+            out.append(Trade(trade_id, name, price, qty, taker_side, maker_id, taker_id,
                              maker_account, taker_account, maker_fee, taker_fee, ts, liquidation))
+            trade_id += 1
             total_qty += qty
             if linear_spot:
                 # A spot maker's hold is linear in its amount: the filled part frees exactly
@@ -810,39 +814,45 @@ class Engine:
                                     maker.reduce_only) - (
                     reservation(spec, maker.side, price, maker_left, maker.reduce_only)
                 )
-            if freed:
-                if is_future or taker_side == SELL:  # the maker is a buyer or holds margin
-                    maker_acct.reserved -= freed
-                else:
-                    maker_acct.asset_reserved[base] -= freed
             if is_future:
+                maker_acct.reserved -= freed
                 self._move_position(spec, maker_acct, -taker_side * qty, price)
                 self._move_position(spec, taker_acct, taker_side * qty, price)
                 maker_acct.cash -= maker_fee
                 taker_acct.cash -= taker_fee
-            elif taker_side == BUY:
-                maker_acct.cash += notional - maker_fee
-                maker_acct.assets[base] -= qty
-                taker_acct.cash -= notional + taker_fee
-                taker_assets[base] = taker_assets.get(base, 0) + qty
+                touched[(maker_account, USD)] = None
             else:
-                maker_acct.cash -= notional + maker_fee
-                maker_assets = maker_acct.assets
-                maker_assets[base] = maker_assets.get(base, 0) + qty
-                taker_acct.cash += notional - taker_fee
-                taker_assets[base] -= qty
-            touched[(maker_account, USD)] = None
-            if not is_future:
+                if taker_side == BUY:  # the maker sells
+                    maker_acct.asset_reserved[base] -= freed
+                    maker_acct.cash += notional - maker_fee
+                    maker_acct.assets[base] -= qty
+                    taker_acct.cash -= notional + taker_fee
+                    taker_assets[base] = taker_assets.get(base, 0) + qty
+                else:  # the maker buys
+                    maker_acct.reserved -= freed
+                    maker_acct.cash -= notional + maker_fee
+                    maker_assets = maker_acct.assets
+                    maker_assets[base] = maker_assets.get(base, 0) + qty
+                    taker_acct.cash += notional - taker_fee
+                    taker_assets[base] -= qty
+                touched[(maker_account, USD)] = None
                 touched[(maker_account, base)] = None
-            if maker.qty:
-                out.append(OrderUpdated(maker.id, maker_account, name, OPEN, maker.filled,
-                                        maker.qty, price, None, ts))
+            left = maker.qty
+            if left:
+                out.append(OrderUpdated(maker_id, maker_account, name, OPEN, maker.filled, left,
+                                        price, None, ts))
             else:
-                self._forget(maker_acct, maker)
-                out.append(OrderUpdated(maker.id, maker_account, name, FILLED, maker.filled, 0,
+                del maker_acct.open_orders[maker_id]
+                label = maker.label
+                if label is not None and maker_acct.labels.get(label) == maker_id:
+                    del maker_acct.labels[label]
+                if maker.reduce_only:
+                    maker_acct.reduce_only_orders -= 1
+                out.append(OrderUpdated(maker_id, maker_account, name, FILLED, maker.filled, 0,
                                         price, None, ts))
             if not changed_levels or changed_levels[-1] != price:
                 changed_levels.append(price)
+        self.next_trade_id = trade_id
         freed = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only) - (
             reservation(spec, taker_side, taker.price, taker.qty - total_qty, taker.reduce_only)
         )
