@@ -1,4 +1,4 @@
-"""``cmx run`` and ``cmx sweep``.
+"""``cmx run``, ``cmx sweep`` and ``cmx report``.
 
 Heavy imports (numpy, pyarrow, matplotlib, dask) happen inside the handlers, so registering
 these subcommands costs nothing when another subcommand runs.
@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="override a key, e.g. agents.noise.count=10 (TOML value syntax)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    run.add_argument("--no-report", action="store_true",
+                     help="skip the verdict report of a scenario with an economy")
     run.set_defaults(handler=cmd_run)
 
     sweep = subparsers.add_parser(
@@ -41,7 +43,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--per-task", type=int, help="runs per Dask task (default: the file's)")
     sweep.add_argument("--serial", action="store_true", help="run in this process, no Dask")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--with-case", action="append", default=[], metavar="CASE",
+                       help="also run this case on the same seeds into the same directory "
+                            "(e.g. the counterfactual no_overbuild); repeatable")
+    sweep.add_argument("--no-report", action="store_true",
+                       help="skip the verdict report of a scenario with an economy")
     sweep.set_defaults(handler=cmd_sweep)
+
+    report = subparsers.add_parser(
+        "report", help="verdict report (Markdown, HTML, verdicts.json) of economy runs",
+        description="Report the compute-glut, buyer-gain and circular-revenue hypotheses of "
+                    "cmx run and cmx sweep directories of a scenario with an [economy]. Runs "
+                    "are split by the strategic-overbuild switch and paired by seed.")
+    report.add_argument("inputs", nargs="+", type=Path,
+                        help="run or sweep directories (e.g. the overbuild runs and their "
+                             "counterfactual)")
+    report.add_argument("--baseline", action="append", default=[], type=Path,
+                        metavar="DIR", help="more run or sweep directories (the "
+                                            "counterfactual); the same as listing them")
+    report.add_argument("--out", type=Path, help="output directory (default FIRST/report)")
+    report.add_argument("--no-charts", action="store_true", help="no PNG charts")
+    report.set_defaults(handler=cmd_report)
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
@@ -104,8 +126,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             economy_chart(result.tables["economy"], out / "economy.png", f"{name} seed {seed}")
         print(economy_summary(result.summary))
+        if not args.no_report:
+            _report([out], out / "report", not args.no_charts and meta.charts)
     print(f"  outputs in {out}/")
     return 0
+
+
+def _report(inputs: list[Path], out: Path, charts: bool) -> int:
+    """Write the verdict report and print its verdicts (2 if the inputs cannot be read)."""
+    from scenarios.report import ReportError, format_verdicts, write_report
+
+    try:
+        verdicts = write_report(inputs, out, with_charts=charts)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"  report in {out}/ (report.md, report.html, verdicts.json)")
+    print(format_verdicts(verdicts))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    inputs = [*args.inputs, *args.baseline]
+    for path in inputs:
+        if not path.is_dir():
+            print(f"error: {path}: not a directory", file=sys.stderr)
+            return 2
+    return _report(inputs, args.out or inputs[0] / "report", not args.no_charts)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -115,7 +162,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         path = resolve_path(args.scenario)
         raw = read_raw(path)
-        p = sw.plan(raw, str(path), args.case, args.seeds, args.seed)
+        p = sw.plan_with_cases(raw, str(path), args.case, args.with_case, args.seeds,
+                               args.seed)
         base = sw.load_raw(raw, str(path), args.case)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -140,8 +188,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         bar.close()
     index = sw.write_sweep(out, p, results)
     points = len(sw.grid_points(p.grid)) or 1
+    cases = 1 + len(args.with_case)
     print(f"sweep {meta.name}: {len(p.runs)} runs ({points} grid point"
-          f"{'s' if points > 1 else ''} x {len(p.runs) // points} seeds) in {wall:.2f} s")
+          f"{'s' if points > 1 else ''} x {len(p.runs) // points // cases} seeds"
+          + (f" x {cases} cases" if cases > 1 else "") + f") in {wall:.2f} s")
     cols = [c for c in ("efficiency", "mean_spread_ticks", "trades", "volume")
             if c in index.column_names]
     for c in cols:
@@ -149,4 +199,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if values:
             print(f"  {c}: mean {sum(values) / len(values):.4g} over {len(values)} runs")
     print(f"  outputs in {out}/ (runs.parquet indexes every run)")
+    if base.scenario.economy is not None and not args.no_report:
+        return _report([out], out / "report", meta.charts)
     return 0

@@ -32,6 +32,8 @@ class PlannedRun:
     iteration: int  # seed index within its grid point
     seed: int
     params: dict[str, Any]
+    #: the case this run uses when it is not the plan's (``--with-case``); None: the plan's
+    case: str | None = None
 
 
 @dataclass
@@ -66,6 +68,21 @@ def plan(raw: dict[str, Any], where: str, case: str | None, seeds: int | None,
     return Plan(raw, where, case, runs, dict(sweep.grid))
 
 
+def plan_with_cases(raw: dict[str, Any], where: str, case: str | None, extra: list[str],
+                    seeds: int | None, base_seed: int | None) -> Plan:
+    """The plan of ``case`` followed by the same grid and seeds under each ``extra`` case.
+
+    A counterfactual is only comparable run by run when it sees the same seeds, so the extra
+    cases reuse the first plan's seeds and continue its run ids; every run records its case."""
+    first = plan(raw, where, case, seeds, base_seed)
+    runs = list(first.runs)
+    for name in extra:
+        other = plan(raw, where, name, seeds, base_seed)
+        for r in other.runs:
+            runs.append(PlannedRun(len(runs), r.iteration, r.seed, r.params, name))
+    return Plan(raw, where, case, runs, first.grid)
+
+
 def run_batch(raw: dict[str, Any], where: str, case: str | None,
               batch: list[PlannedRun]) -> list[tuple[int, dict[str, bytes], dict[str, Any]]]:
     """Run a batch of planned runs; the unit of work a Dask task does.
@@ -75,7 +92,8 @@ def run_batch(raw: dict[str, Any], where: str, case: str | None,
     writes them (and a serial sweep writes exactly the same bytes)."""
     out = []
     for planned in batch:
-        loaded: Loaded = load_raw(raw, where, case, planned.params)
+        run_case = planned.case if planned.case is not None else case
+        loaded: Loaded = load_raw(raw, where, run_case, planned.params)
         result = runner.run(loaded, planned.seed, planned.run_id)
         tables = dict(result.tables)
         facts = facts_table(loaded, result)
@@ -162,19 +180,24 @@ def _warm_up() -> None:
 def write_sweep(out: Path, p: Plan, results: list) -> pa.Table:
     """Write every run's tables as ``OUT/<table>/run-<id>.parquet`` (a Parquet dataset that
     pandas, polars and pyarrow read as one table) and the runs index as ``OUT/runs.parquet``.
-    Nothing is concatenated in memory, so a sweep's size is bounded by disk, not RAM."""
+    Nothing is concatenated in memory, so a sweep's size is bounded by disk, not RAM.
+    A scenario with an economy also gets ``OUT/economy/run-<id>.parquet``, which the
+    report reads."""
     results = sorted(results, key=lambda r: r[0])
     out.mkdir(parents=True, exist_ok=True)
-    for name in (*TABLES, "stylized_facts"):
+    optional = ("economy",) if any("economy" in tables for _, tables, _ in results) else ()
+    for name in (*TABLES, "stylized_facts", *optional):
         folder = out / name
         folder.mkdir(exist_ok=True)
         for run_id, tables, _ in results:
-            (folder / f"run-{run_id:06d}.parquet").write_bytes(tables[name])
+            if name in tables:
+                (folder / f"run-{run_id:06d}.parquet").write_bytes(tables[name])
     rows = [{k: v for k, v in row.items() if k != "wall_s"} for _, _, row in results]
     index = runs_index(rows)
     write_parquet(index, out / "runs.parquet")
     write_json({"file": p.where, "case": p.case, "grid": p.grid,
-                "runs": [{"run_id": r.run_id, "seed": r.seed, "params": r.params}
+                "runs": [{"run_id": r.run_id, "seed": r.seed, "params": r.params,
+                          **({"case": r.case} if r.case is not None else {})}
                          for r in p.runs]}, out / "sweep.json")
     write_json({"wall_s_per_run": {str(rid): row["wall_s"] for rid, _, row in results}},
                out / "timing.json")

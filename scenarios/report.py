@@ -1,0 +1,632 @@
+"""``cmx report``: the compute-glut and circular-revenue verdicts of runs with an economy.
+
+Inputs are ``cmx run`` directories (``summary.json`` + ``economy.parquet``) and ``cmx sweep``
+directories (``sweep.json`` + ``economy/run-*.parquet``), in any mix. Runs are split into two
+arms by the economy's own switch, ``strategic_overbuild`` (read from each run's summary), and
+an overbuild run is paired with the counterfactual run that has the same seed and the same
+sweep parameters. Everything the verdicts use is recomputed here from the weekly economy
+table, so the rules below are the whole test and a script can check them in ``verdicts.json``.
+
+Intervals are two-sided 95% Student-t intervals of the mean across seeds (``t_interval``);
+the quantiles are tabulated (scipy is not a dependency). A verdict needs at least
+``MIN_SEEDS`` values; with fewer, or when the interval straddles the threshold, it is
+``inconclusive``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from scenarios.outputs import write_json
+
+SCHEMA_VERSION = 1
+CONFIDENCE = 0.95
+#: fewer seeds than this give no verdict: a t-interval on two values says little
+MIN_SEEDS = 3
+#: glut occurred iff the share of "glut weeks" (spot below break-even while capacity exceeds
+#: demand at break-even) has a 95% CI entirely above this; did not iff entirely below
+GLUT_WEEKS_THRESHOLD = 0.25
+#: circular revenue is material iff some seller's share has a 95% CI entirely above this;
+#: immaterial iff every seller's CI is entirely below it
+CIRCULAR_THRESHOLD = 0.10
+OVERBUILD_KEY = "economy.params.commitments.strategic_overbuild"
+
+YES, NO, INCONCLUSIVE, NOT_AVAILABLE = "yes", "no", "inconclusive", "not available"
+
+# Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30, then 40, 60, 120 and infinity.
+_T975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646,
+         8: 2.3060, 9: 2.2622, 10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448,
+         15: 2.1314, 16: 2.1199, 17: 2.1098, 18: 2.1009, 19: 2.0930, 20: 2.0860, 21: 2.0796,
+         22: 2.0739, 23: 2.0687, 24: 2.0639, 25: 2.0595, 26: 2.0555, 27: 2.0518, 28: 2.0484,
+         29: 2.0452, 30: 2.0423, 40: 2.0211, 60: 2.0003, 120: 1.9799}
+_Z975 = 1.9600
+
+
+class ReportError(Exception):
+    """The inputs cannot be reported on (no economy, nothing found)."""
+
+
+def t_quantile(df: int) -> float:
+    """t_{0.975, df}: tabulated to df 30, then interpolated linearly in 1/df (exact to
+    the table's 4 decimals at 40, 60, 120; the error in between is below 0.001)."""
+    if df < 1:
+        raise ValueError("need df >= 1")
+    if df in _T975:
+        return _T975[df]
+    knots = [(1 / k, v) for k, v in sorted(_T975.items()) if k >= 30] + [(0.0, _Z975)]
+    x = 1 / df
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:], strict=False):
+        if x1 <= x <= x0:
+            return y1 + (y0 - y1) * (x - x1) / (x0 - x1)
+    return _Z975
+
+
+@dataclass
+class Interval:
+    """Mean of per-seed values with its 95% t-interval (None bounds when n < 2)."""
+
+    n: int
+    mean: float | None
+    low: float | None
+    high: float | None
+    values: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": self.mean, "low": self.low, "high": self.high,
+                "values": self.values}
+
+
+def t_interval(values: list[float] | np.ndarray) -> Interval:
+    """Mean +/- t_{0.975, n-1} * s / sqrt(n), with s the sample standard deviation (ddof 1).
+    NaN values (a run that has no such number) are left out."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    vals = [float(v) for v in x]
+    if n == 0:
+        return Interval(0, None, None, None, vals)
+    mean = float(x.mean())
+    if n == 1:
+        return Interval(1, mean, None, None, vals)
+    half = t_quantile(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    return Interval(n, mean, mean - half, mean + half, vals)
+
+
+def threshold_verdict(iv: Interval, threshold: float, above: str = YES,
+                      below: str = NO) -> tuple[str, str]:
+    """``above`` iff the CI lies entirely above ``threshold``, ``below`` iff entirely below,
+    otherwise inconclusive; too few values is inconclusive too. Returns (verdict, reason)."""
+    if iv.n < MIN_SEEDS or iv.low is None or iv.high is None:
+        return INCONCLUSIVE, f"{iv.n} value(s); a verdict needs at least {MIN_SEEDS} seeds"
+    if iv.low > threshold:
+        return above, f"95% CI [{iv.low:.4g}, {iv.high:.4g}] is entirely above {threshold:g}"
+    if iv.high < threshold:
+        return below, f"95% CI [{iv.low:.4g}, {iv.high:.4g}] is entirely below {threshold:g}"
+    return INCONCLUSIVE, f"95% CI [{iv.low:.4g}, {iv.high:.4g}] contains {threshold:g}"
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run with an economy: where it came from, its pairing key and its weekly table."""
+
+    source: str
+    seed: int
+    case: str
+    overbuild: bool
+    params: tuple[tuple[str, str], ...]  # sweep parameters other than the overbuild switch
+    economy: dict[str, np.ndarray]
+
+
+def _columns(path: Path) -> dict[str, np.ndarray]:
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+            for name in table.column_names if name != "run_id"}
+
+
+def _params(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in params.items()
+                        if k != OVERBUILD_KEY))
+
+
+def _overbuild(summary: dict[str, Any]) -> bool:
+    flag = summary.get("econ_strategic_overbuild")
+    if flag is None:
+        raise ReportError("a run's summary has no econ_strategic_overbuild")
+    return bool(flag)
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Every run with an economy under ``paths`` (run or sweep directories)."""
+    runs: list[Run] = []
+    for path in paths:
+        if (path / "sweep.json").exists():
+            plan = json.loads((path / "sweep.json").read_text())
+            index = {r["run_id"]: r for r in pq.read_table(path / "runs.parquet").to_pylist()}
+            for planned in plan["runs"]:
+                rid = planned["run_id"]
+                file = path / "economy" / f"run-{rid:06d}.parquet"
+                if not file.exists():
+                    raise ReportError(f"{path}: run {rid} has no economy table ({file})")
+                row = index[rid]
+                economy = _columns(file)
+                runs.append(Run(f"{path.name}/run-{rid:06d}", int(planned["seed"]),
+                                str(row.get("case") or ""), _overbuild(row),
+                                _params(planned.get("params", {})), economy))
+        elif (path / "summary.json").exists():
+            file = path / "economy.parquet"
+            if not file.exists():
+                raise ReportError(f"{path}: no economy.parquet (not a run with an economy)")
+            summary = json.loads((path / "summary.json").read_text())
+            overrides: dict[str, Any] = {}
+            if (path / "config.json").exists():
+                overrides = json.loads((path / "config.json").read_text()).get("overrides", {})
+            economy = _columns(file)
+            runs.append(Run(path.name, int(summary["seed"]), str(summary.get("case") or ""),
+                            _overbuild(summary), _params(overrides), economy))
+        else:
+            raise ReportError(f"{path}: neither a run (summary.json) nor a sweep (sweep.json)")
+    if not runs:
+        raise ReportError("no runs found")
+    return runs
+
+
+# -- per-run metrics -----------------------------------------------------------------------------
+
+GLUT_METRICS = {
+    "glut_weeks_share": "share of weeks with spot below break-even and overbuild ratio > 1",
+    "share_below_break_even": "share of weeks with the spot VWAP below break-even",
+    "share_overbuilt": "share of weeks with capacity above demand at break-even",
+    "peak_overbuild_ratio": "peak capacity / demand at break-even",
+    "mean_overbuild_ratio": "mean capacity / demand at break-even",
+    "mean_utilisation": "mean share of minted GPU-hours consumed",
+    "mean_spot": "mean weekly spot VWAP, $/GPU-hour",
+    "min_spot": "lowest weekly spot VWAP, $/GPU-hour",
+    "mean_futures": "mean of the weeks' mean traded futures price, $/GPU-hour",
+    "mean_spot_minus_break_even": "mean of spot - break-even, $/GPU-hour",
+    "mean_spot_over_marginal_cost": "mean of spot / marginal cost",
+    "defaults": "seller defaults over the run",
+    "lab_avg_cost": "lab's net cost per GPU-hour used at the end (after resales), $",
+    "lab_gross_cost": "lab's gross cost per GPU-hour acquired at the end, $",
+}
+
+
+def _nanmean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else math.nan
+
+
+def run_metrics(e: dict[str, np.ndarray]) -> dict[str, float]:
+    """The run-level numbers of ``GLUT_METRICS`` and each seller's final circular share."""
+    spot, be, ratio = e["spot_price"], e["break_even"], e["overbuild_ratio"]
+    below = spot < be
+    over = ratio > 1.0
+    out = {
+        "glut_weeks_share": float(np.mean(below & over)),
+        "share_below_break_even": float(np.mean(below)),
+        "share_overbuilt": float(np.mean(over)),
+        "peak_overbuild_ratio": float(np.max(ratio)),
+        "mean_overbuild_ratio": float(np.mean(ratio)),
+        "mean_utilisation": float(np.mean(e["utilisation"])),
+        "mean_spot": float(np.mean(spot)),
+        "min_spot": float(np.min(spot)),
+        "mean_futures": _nanmean(e["futures_mean"]) if "futures_mean" in e else math.nan,
+        "mean_spot_minus_break_even": float(np.mean(spot - be)),
+        "mean_spot_over_marginal_cost": float(np.mean(spot / e["marginal_cost"])),
+        "defaults": float(np.sum(e["defaults"])),
+        "lab_avg_cost": float(e["lab_avg_cost"][-1]),
+        "lab_gross_cost": float(e["lab_gross_cost"][-1]),
+    }
+    for name in sorted(e):
+        if name.startswith("circular_share_"):
+            out[name] = float(e[name][-1])
+    return out
+
+
+# -- the verdicts --------------------------------------------------------------------------------
+
+
+def _interval_of(rows: list[dict[str, float]], key: str) -> Interval:
+    return t_interval([r.get(key, math.nan) for r in rows])
+
+
+def verdicts(runs: list[Run]) -> dict[str, Any]:
+    """Every hypothesis's statement, test, rule, metrics with intervals, and verdict."""
+    treat = sorted((r for r in runs if r.overbuild), key=lambda r: (r.params, r.seed))
+    base = sorted((r for r in runs if not r.overbuild), key=lambda r: (r.params, r.seed))
+    t_rows = [run_metrics(r.economy) for r in treat]
+    b_rows = [run_metrics(r.economy) for r in base]
+    by_key = {(r.params, r.seed): m for r, m in zip(base, b_rows, strict=True)}
+    pairs = [(m, by_key[(r.params, r.seed)]) for r, m in zip(treat, t_rows, strict=True)
+             if (r.params, r.seed) in by_key]
+    settings = sorted({r.params for r in runs})
+
+    glut_metrics = {k: {"description": d, "overbuild": _interval_of(t_rows, k).as_dict(),
+                        "counterfactual": _interval_of(b_rows, k).as_dict()}
+                    for k, d in GLUT_METRICS.items()}
+    glut_iv = _interval_of(t_rows, "glut_weeks_share")
+    if not treat:
+        g_verdict, g_reason = INCONCLUSIVE, "no runs with strategic_overbuild on"
+    else:
+        g_verdict, g_reason = threshold_verdict(glut_iv, GLUT_WEEKS_THRESHOLD)
+    glut = {
+        "statement": "The lab's strategic overbuild makes capacity outgrow demand and holds the "
+                     "GPU-hour spot price below the sellers' break-even.",
+        "test": "Per overbuild run, the share of weeks in which the spot VWAP is below "
+                "break-even while the overbuild ratio (capacity / demand at break-even) "
+                "exceeds 1; mean across seeds with a 95% t-interval.",
+        "rule": f"yes iff the 95% CI of that share lies entirely above "
+                f"{GLUT_WEEKS_THRESHOLD:.0%}; no iff entirely below; otherwise, or with fewer "
+                f"than {MIN_SEEDS} seeds, inconclusive.",
+        "metric": "glut_weeks_share",
+        "threshold": GLUT_WEEKS_THRESHOLD,
+        "verdict": g_verdict,
+        "reason": g_reason,
+        "metrics": glut_metrics,
+    }
+
+    diff = t_interval([a["lab_avg_cost"] - b["lab_avg_cost"] for a, b in pairs])
+    gross = t_interval([a["lab_gross_cost"] - b["lab_gross_cost"] for a, b in pairs])
+    below = t_interval([a["share_below_break_even"] - b["share_below_break_even"]
+                        for a, b in pairs])
+    if not pairs:
+        b_verdict, b_reason = INCONCLUSIVE, ("no overbuild run has a counterfactual run on the "
+                                             "same seed")
+    else:
+        b_verdict, b_reason = threshold_verdict(diff, 0.0, above=NO, below=YES)
+    note = ""
+    if (diff.low is not None and gross.low is not None and diff.n >= MIN_SEEDS
+            and (diff.high < 0 < gross.low or gross.high < 0 < diff.low)):
+        note = ("the gross cost per GPU-hour acquired moves the other way (its paired 95% CI "
+                f"is [{gross.low:.4g}, {gross.high:.4g}]): the verdict rests on the net cost "
+                "per hour used, after resales of hours the lab did not use")
+    buyer = {
+        "statement": "The dominant buyer (the lab) gains from the overbuild: its average cost "
+                     "per GPU-hour is lower than in the counterfactual without it.",
+        "test": "Paired by seed: the lab's net cost per GPU-hour used at the end of the run, "
+                "overbuild minus counterfactual; mean difference with a 95% t-interval.",
+        "rule": f"yes iff the 95% CI of the paired difference lies entirely below 0; no iff "
+                f"entirely above 0; otherwise, or with fewer than {MIN_SEEDS} pairs, "
+                f"inconclusive.",
+        "metric": "lab_cost_difference",
+        "threshold": 0.0,
+        "verdict": b_verdict,
+        "reason": b_reason,
+        "note": note,
+        "metrics": {
+            "lab_cost_difference": {"description": "lab net cost per GPU-hour, overbuild - "
+                                                   "counterfactual, $", **diff.as_dict()},
+            "lab_gross_cost_difference": {"description": "lab gross cost per GPU-hour, "
+                                                         "overbuild - counterfactual, $",
+                                          **gross.as_dict()},
+            "share_below_break_even_difference": {
+                "description": "share of weeks below break-even, overbuild - counterfactual",
+                **below.as_dict()},
+            "lab_avg_cost": glut_metrics["lab_avg_cost"],
+        },
+    }
+
+    sellers = sorted({k[len("circular_share_"):] for r in t_rows + b_rows for k in r
+                      if k.startswith("circular_share_")})
+    rows_c = t_rows or b_rows
+    c_metrics: dict[str, Any] = {}
+    c_ivs = []
+    for s in sellers:
+        iv = _interval_of(rows_c, f"circular_share_{s}")
+        c_ivs.append(iv)
+        c_metrics[f"circular_share_{s}"] = {
+            "description": f"share of {s}'s compute revenue that is its own money returning",
+            **iv.as_dict()}
+    per = [threshold_verdict(iv, CIRCULAR_THRESHOLD) for iv in c_ivs]
+    if not sellers:
+        c_verdict, c_reason = INCONCLUSIVE, "no seller has a circular-revenue series"
+    elif any(v == YES for v, _ in per):
+        c_verdict = YES
+        c_reason = "; ".join(f"{s}: {r}" for s, (v, r) in zip(sellers, per, strict=True)
+                             if v == YES)
+    elif all(v == NO for v, _ in per):
+        c_verdict, c_reason = NO, f"every seller's 95% CI is below {CIRCULAR_THRESHOLD:g}"
+    elif len({r for _, r in per}) == 1:  # e.g. too few seeds for every seller
+        c_verdict, c_reason = INCONCLUSIVE, per[0][1]
+    else:
+        c_verdict = INCONCLUSIVE
+        c_reason = "; ".join(f"{s}: {r}" for s, (v, r) in zip(sellers, per, strict=True)
+                             if v == INCONCLUSIVE)
+    circular = {
+        "statement": "A material share of sellers' revenue is their own investment returning "
+                     "(circular revenue).",
+        "test": f"Per seller, the share of its compute-purchase revenue traced by the "
+                f"flow-of-funds ledger to its own money, at the end of each "
+                f"{'overbuild' if t_rows else 'counterfactual'} run; mean across seeds with "
+                f"a 95% t-interval.",
+        "rule": f"yes iff some seller's 95% CI lies entirely above {CIRCULAR_THRESHOLD:.0%}; no "
+                f"iff every seller's lies entirely below; otherwise, or with fewer than "
+                f"{MIN_SEEDS} seeds, inconclusive.",
+        "threshold": CIRCULAR_THRESHOLD,
+        "verdict": c_verdict,
+        "reason": c_reason,
+        "metrics": c_metrics,
+    }
+    run_h = {
+        "statement": "A compute run: the token's drawdown with capacity contracting, as a "
+                     "function of shock size and leverage.",
+        "verdict": NOT_AVAILABLE,
+        "reason": "the compute-credit token is not traded on the exchange yet, so there is no "
+                  "data to test this on",
+        "metrics": {},
+    }
+    return {
+        "schema": SCHEMA_VERSION,
+        "interval": {"method": "Student t, two-sided, mean across seeds (paired differences "
+                               "for the buyer)", "confidence": CONFIDENCE,
+                     "min_seeds": MIN_SEEDS},
+        "inputs": {
+            "overbuild_runs": [r.source for r in treat],
+            "counterfactual_runs": [r.source for r in base],
+            "overbuild_seeds": [r.seed for r in treat],
+            "counterfactual_seeds": [r.seed for r in base],
+            "pairs": len(pairs),
+            "parameter_sets": [dict(p) for p in settings],
+        },
+        "hypotheses": {"glut": glut, "buyer_gain": buyer, "circular_revenue": circular,
+                       "compute_run": run_h},
+    }
+
+
+# -- charts --------------------------------------------------------------------------------------
+
+
+def _stack(runs: list[Run], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(years, values[run, week]) over the weeks every run has."""
+    rows = [r.economy for r in runs if key in r.economy]
+    if not rows:
+        return None
+    n = min(len(e[key]) for e in rows)
+    return rows[0]["year"][:n], np.vstack([e[key][:n] for e in rows])
+
+
+def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    """Write the report's PNGs; returns (file name, caption) pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = [("overbuild", [r for r in runs if r.overbuild], "C0"),
+            ("counterfactual", [r for r in runs if not r.overbuild], "C1")]
+    made: list[tuple[str, str]] = []
+
+    def band(ax: Any, key: str, label: str, dots: bool = False) -> None:
+        for arm, rs, color in arms:
+            got = _stack(rs, key)
+            if got is None:
+                continue
+            year, vals = got
+            with warnings.catch_warnings():  # weeks with no futures trade are NaN in every run
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(vals, axis=0)
+            if dots:  # sparse series (futures trade in few weeks): points, no band
+                ax.plot(year, mean, ".", color=color, ms=3, label=f"{label}, {arm}")
+                continue
+            ax.plot(year, mean, color=color, lw=1.2, label=f"{label}, {arm}")
+            if vals.shape[0] > 1:
+                ax.fill_between(year, np.nanmin(vals, axis=0), np.nanmax(vals, axis=0),
+                                color=color, alpha=0.15, lw=0)
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), dpi=90, sharex=True)
+    band(top, "overbuild_ratio", "overbuild ratio")
+    top.axhline(1.0, color="grey", lw=0.6)
+    top.set_ylabel("capacity / demand")
+    top.legend(loc="best", fontsize=8)
+    band(bottom, "utilisation", "utilisation")
+    bottom.set_ylabel("utilisation")
+    bottom.set_xlabel("year")
+    bottom.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "overbuild.png", metadata={"Software": None})
+    plt.close(fig)
+    made.append(("overbuild.png", "Overbuild ratio and utilisation: mean across seeds, band "
+                                  "from the lowest to the highest seed."))
+
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=90)
+    band(ax, "spot_price", "spot VWAP")
+    band(ax, "futures_mean", "futures (traded weeks)", dots=True)
+    ref = runs[0].economy
+    ax.plot(ref["year"], ref["break_even"], color="black", ls="--", lw=1.0,
+            label="break-even (first run)")
+    ax.plot(ref["year"], ref["marginal_cost"], color="grey", ls="-.", lw=1.0,
+            label="marginal cost (first run)")
+    ax.set_ylabel("USD per GPU-hour")
+    ax.set_xlabel("year")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "prices.png", metadata={"Software": None})
+    plt.close(fig)
+    made.append(("prices.png", "Spot and futures prices against break-even and marginal "
+                               "cost: mean across seeds, band from lowest to highest seed."))
+
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=90)
+    band(ax, "lab_avg_cost", "lab net cost to date")
+    ax.set_ylabel("USD per GPU-hour used")
+    ax.set_xlabel("year")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "lab_cost.png", metadata={"Software": None})
+    plt.close(fig)
+    made.append(("lab_cost.png", "The lab's net cost per GPU-hour used, to date, by arm."))
+
+    metrics = v["hypotheses"]["circular_revenue"]["metrics"]
+    if metrics:
+        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=90)
+        names = [k[len("circular_share_"):] for k in metrics]
+        means = [metrics[k]["mean"] or 0.0 for k in metrics]
+        err = [[(m["mean"] - m["low"]) if m["low"] is not None else 0.0 for m in
+                metrics.values()],
+               [(m["high"] - m["mean"]) if m["high"] is not None else 0.0 for m in
+                metrics.values()]]
+        ax.bar(names, means, yerr=err, capsize=4, color="C2")
+        ax.axhline(CIRCULAR_THRESHOLD, color="grey", ls="--", lw=0.8, label="threshold")
+        ax.set_ylabel("circular share of revenue")
+        ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "circular.png", metadata={"Software": None})
+        plt.close(fig)
+        made.append(("circular.png", "Circular revenue share per seller, mean with 95% "
+                                     "t-interval across seeds."))
+    return made
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
+
+
+def _ci(m: dict[str, Any]) -> str:
+    if m["low"] is None:
+        return f"{_fmt(m['mean'])} (n={m['n']}, no interval)"
+    return f"{_fmt(m['mean'])} [{_fmt(m['low'])}, {_fmt(m['high'])}] (n={m['n']})"
+
+
+def markdown(v: dict[str, Any], pictures: list[tuple[str, str]]) -> str:
+    """The report as Markdown; images are referenced by file name next to it."""
+    h = v["hypotheses"]
+    inp = v["inputs"]
+    lines = [
+        "# Compute economy report",
+        "",
+        f"Runs: {len(inp['overbuild_runs'])} with strategic overbuild (seeds "
+        f"{inp['overbuild_seeds']}), {len(inp['counterfactual_runs'])} counterfactual (seeds "
+        f"{inp['counterfactual_seeds']}); {inp['pairs']} pair(s) on the same seed.",
+        "",
+        f"Intervals: {v['interval']['method']}, {v['interval']['confidence']:.0%}; a verdict "
+        f"needs at least {v['interval']['min_seeds']} seeds (or pairs). Verdicts are yes, no, "
+        f"inconclusive or not available.",
+        "",
+        "| hypothesis | verdict | why |",
+        "| --- | --- | --- |",
+    ]
+    if min(len(inp["overbuild_runs"]), inp["pairs"]) < v["interval"]["min_seeds"]:
+        lines[-2:-2] = ["Too few seeds or pairs for a verdict on every hypothesis: run both "
+                        "arms on the same seeds, e.g. `cmx sweep compute_glut --seeds 5 "
+                        "--with-case no_overbuild`.", ""]
+    titles = {"glut": "Glut occurred", "buyer_gain": "Dominant buyer gained",
+              "circular_revenue": "Circular revenue is material",
+              "compute_run": "Compute run"}
+    for key, title in titles.items():
+        lines.append(f"| {title} | **{h[key]['verdict']}** | {h[key]['reason']} |")
+    for key, title in titles.items():
+        hyp = h[key]
+        lines += ["", f"## {title}", "", f"*Hypothesis.* {hyp['statement']}", ""]
+        if "test" in hyp:
+            lines += [f"*Test.* {hyp['test']}", "", f"*Rule.* {hyp['rule']}", ""]
+        lines += [f"*Verdict:* **{hyp['verdict']}** ({hyp['reason']}).", ""]
+        if hyp.get("note"):
+            lines += [f"*Note.* {hyp['note'][0].upper()}{hyp['note'][1:]}.", ""]
+        if key == "glut":
+            lines += ["| metric | overbuild: mean [95% CI] | counterfactual: mean [95% CI] |",
+                      "| --- | --- | --- |"]
+            for name, m in hyp["metrics"].items():
+                lines.append(f"| {m['description']} (`{name}`) | {_ci(m['overbuild'])} | "
+                             f"{_ci(m['counterfactual'])} |")
+        elif hyp["metrics"]:
+            lines += ["| metric | mean [95% CI] |", "| --- | --- |"]
+            for name, m in hyp["metrics"].items():
+                if "overbuild" in m:
+                    lines.append(f"| {m['description']}, overbuild (`{name}`) | "
+                                 f"{_ci(m['overbuild'])} |")
+                    lines.append(f"| {m['description']}, counterfactual (`{name}`) | "
+                                 f"{_ci(m['counterfactual'])} |")
+                else:
+                    lines.append(f"| {m['description']} (`{name}`) | {_ci(m)} |")
+    if pictures:
+        lines += ["", "## Charts", ""]
+        for name, caption in pictures:
+            lines += [f"![{caption}]({name})", "", caption, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def html(md: str, out: Path) -> str:
+    """A self-contained HTML page of the Markdown: tables and headings converted, images
+    embedded as base64 data URIs, nothing fetched from anywhere."""
+    import html as esc
+    import re
+
+    def inline(text: str) -> str:
+        text = esc.escape(text)
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+        text = re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
+        return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+    body: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if table:
+            head, rows = table[0], table[2:]
+            body.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r)
+                                  + "</tr>" for r in rows) + "</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+            continue
+        flush()
+        image = re.fullmatch(r"!\[(.*)\]\((.+)\)", line)
+        if image:
+            data = base64.b64encode((out / image.group(2)).read_bytes()).decode("ascii")
+            body.append(f'<img alt="{esc.escape(image.group(1))}" '
+                        f'src="data:image/png;base64,{data}">')
+        elif line.startswith("## "):
+            body.append(f"<h2>{inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{inline(line[2:])}</h1>")
+        elif line:
+            body.append(f"<p>{inline(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+             "padding:.2em .5em;text-align:left}img{max-width:100%}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Compute economy "
+            f"report</title><style>{style}</style></head><body>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict[str, Any]:
+    """Read the runs under ``paths``, write ``report.md``, ``report.html``, ``verdicts.json``
+    (and the PNGs) to ``out``; returns the verdicts."""
+    runs = load_runs(paths)
+    settings = {r.params for r in runs}
+    if len(settings) > 1:  # pooling them would mix different models in one interval
+        shown = "; ".join(", ".join(f"{k}={v}" for k, v in s) or "(none)"
+                          for s in sorted(settings))
+        raise ReportError(f"the runs differ in parameters other than the overbuild switch "
+                          f"({shown}); report one parameter set at a time")
+    v = verdicts(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    pictures = charts(runs, v, out) if with_charts else []
+    md = markdown(v, pictures)
+    (out / "report.md").write_text(md)
+    (out / "report.html").write_text(html(md, out))
+    write_json(v, out / "verdicts.json")
+    return v
+
+
+def format_verdicts(v: dict[str, Any]) -> str:
+    """The lines ``cmx`` prints: one per hypothesis."""
+    return "\n".join(f"  {key}: {hyp['verdict']} ({hyp['reason']})"
+                     for key, hyp in v["hypotheses"].items())
