@@ -9,7 +9,15 @@ from __future__ import annotations
 import importlib
 
 from agents.base import Agent
-from agents.compute import ComputeSeller, EndUsers, EnergyProducer, FrontierLab, HedgeDesk
+from agents.compute import (
+    ComputeSeller,
+    EndUsers,
+    EnergyProducer,
+    FrontierLab,
+    HedgeDesk,
+    TokenDealer,
+    TokenHolder,
+)
 from agents.flow import PoissonFlowAgent
 from agents.market_maker import MarketMaker
 from agents.momentum import MomentumTrader
@@ -35,6 +43,8 @@ ECONOMY_AGENTS: dict[str, type[Agent]] = {
     "end_users": EndUsers,
     "energy_producer": EnergyProducer,
     "hedge_desk": HedgeDesk,
+    "token_holder": TokenHolder,
+    "token_dealer": TokenDealer,
 }
 
 

@@ -23,6 +23,13 @@ the state hash see it. Each economy entity trades from one exchange account: the
 the agent whose ``params.entity`` names it, or a passive account the driver allocates (vendors,
 deal parties, token holders). A GPU-hour future of the strip expires every ``futures_every``
 periods and settles on the spot TWAP of the period before its expiry.
+
+When the market lists the compute-credit token (``token``, ``CCT_USD``) and the scenario has
+token holders, the driver mints each holder's position at the start (the lab's issuance),
+publishes the holders' fundamental (``token_fundamental``: the scenario's coverage, less the
+shock from ``token_shock_period`` on, less ``token_capital_drag`` times the spread the token's
+fall adds to sellers' cost of debt) and passes the week's CCT VWAP to the economy as its token
+price: the reflexive channel token price -> cost of capital -> builds -> fundamental.
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ import pyarrow as pa
 
 from agents.compute.base import EconomyAgent
 from agents.compute.desk import HedgeDesk
+from agents.compute.token_holder import TokenHolder
 from agents.compute.view import EconomyView, FutureInfo
 from agents.economy import Economy, EconomyParams, LotSizes, PeriodObservation, Purchase
+from agents.economy.compute_token import TokenParams
 from agents.economy.energy import kwh_for
-from agents.economy.finance import break_even_price, marginal_cost
+from agents.economy.finance import break_even_price, marginal_cost, token_term
 from agents.economy.intents import GPUH, KWH, to_commands
 from agents.economy.ledger import (
     COMPUTE_PURCHASE,
@@ -52,7 +61,16 @@ from agents.economy.ledger import (
 )
 from agents.economy.summary import glut_summary
 from exchange.core.instruments import FUTURE, SPOT, USD, InstrumentSpec
-from exchange.core.messages import Burn, CancelAll, Command, Deposit, Rejected, Trade, Withdraw
+from exchange.core.messages import (
+    Burn,
+    CancelAll,
+    Command,
+    Deposit,
+    Mint,
+    Rejected,
+    Trade,
+    Withdraw,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from scenarios.runner import Simulation
@@ -84,6 +102,22 @@ class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     users_budget: float = 4.0
     #: pass each entity's exchange cash so the economy checks its ledger every period
     check_ledger: bool = True
+    #: the compute-credit token's spot instrument; its period VWAP is the token price the
+    #: economy sees (the reflexive channel), when the market lists it and someone trades it
+    token: str = "CCT_USD"
+    #: the fundamental ``theta`` token holders' signals are drawn around before any shock:
+    #: the lab's coverage, the share of tokens it could honour at par (the run threshold
+    #: ``theta*`` is 0.80 at the default token parameters)
+    token_fundamental: float = 1.2
+    #: a negative shock to the lab's prospects: ``theta`` drops by this much ...
+    token_shock: float = 0.0
+    #: ... from this period on
+    token_shock_period: int = 0
+    #: coverage lost per unit of the token's addition to sellers' cost of debt (10: 100 bp of
+    #: extra spread cost the lab 0.1 of coverage): dearer capital, fewer clusters, weaker
+    #: prospects. With ``params.finance.token_sensitivity`` (the spread a full collapse adds)
+    #: it closes the loop token price -> cost of capital -> builds -> holders' fundamental
+    token_capital_drag: float = 10.0
     #: the economy's parameters (agents/economy/params.py ``EconomyParams``), same keys
     params: dict[str, Any] = {}
 
@@ -92,6 +126,8 @@ class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
             raise ValueError("period_seconds must be positive")
         if self.periods < 0 or self.futures_every < 1 or self.users_budget <= 0:
             raise ValueError("need periods >= 0, futures_every >= 1, users_budget > 0")
+        if self.token_shock_period < 0 or self.token_capital_drag < 0:
+            raise ValueError("need token_shock_period >= 0 and token_capital_drag >= 0")
 
 
 def decode(section: dict[str, Any]) -> tuple[DriverConfig, EconomyParams]:
@@ -165,6 +201,8 @@ class _Period:
         self.kwh_pairs: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
         self.fees: dict[int, int] = defaultdict(int)
         self.futures_last: dict[str, int] = {}
+        self.token_micros = 0
+        self.token_lots = 0
 
 
 class EconomyDriver(EconomyView):
@@ -200,7 +238,7 @@ class EconomyDriver(EconomyView):
         for agent in sim.agents:
             if isinstance(agent, EconomyAgent):
                 self.agents.append(agent)
-                if _is_desk(agent):
+                if _is_desk(agent) or _own_account(agent):
                     continue
                 entity = agent.params.entity
                 if entity in self.accounts:
@@ -240,8 +278,19 @@ class EconomyDriver(EconomyView):
         self.trades = _Period()
         self.rows: list[dict[str, float]] = []
         self._circular: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        # the compute-credit token market (absent in scenarios that do not list it)
+        names = engine.registry.by_name
+        self.token_spec = names.get(cfg.token)
+        self.holders = [a for a in self.agents if isinstance(a, TokenHolder)]
+        self._token_initial = {a.agent_id: a.params.tokens for a in self.holders}
+        self._token_sales: dict[int, list[int]] = defaultdict(lambda: [0, 0, -1])
+        self._token_price = params.finance.token_reference_price
         self.venue.observers.append(self._observe)
         self._apply(to_commands(self.economy.initial_intents(), self.accounts))
+        if self.token_spec is not None:  # the lab's issuance: holders' positions at the start
+            self._apply([Mint(account=a.agent_id, asset=self.token_spec.base,
+                              amount=a.params.tokens)
+                         for a in self.holders if a.params.tokens > 0])
         sim.every(cfg.period_seconds, self._step, first=0.0)
 
     # -- the engine side -----------------------------------------------------------------------
@@ -285,6 +334,17 @@ class EconomyDriver(EconomyView):
                     period.kwh_lots += event.amount
             elif name in self._strip_names:
                 period.futures_last[name] = event.price
+            elif self.token_spec is not None and name == self.token_spec.name:
+                micros = event.price * event.amount * self.token_spec.tick_value
+                period.token_micros += micros
+                period.token_lots += event.amount
+                seller = event.maker_account if event.aggressor > 0 else event.taker_account
+                if seller in self._token_initial:  # a holder's sale: when and for how much
+                    sale = self._token_sales[seller]
+                    sale[0] += micros
+                    sale[1] += event.amount
+                    if sale[2] < 0:
+                        sale[2] = ts
 
     def _holding(self, entity: str, asset: str) -> int:
         acct = self.engine.accounts.get(self.accounts[entity])
@@ -385,8 +445,13 @@ class EconomyDriver(EconomyView):
                         for f in self.strip if f.name in trades.futures_last and f.expiry_ns > now)
         cash = {e: self._holding(e, USD) for e in sorted(self.accounts)} \
             if self.cfg.check_ledger else {}
+        token_price = self._token_price
+        if trades.token_lots and self.token_spec is not None:
+            token_price = (trades.token_micros / trades.token_lots / 1e6
+                           / float(self.token_spec.lot_size))
+        self._token_price = token_price
         obs = PeriodObservation(spot_price=spot_price, kwh_price=kwh_price,
-                                token_price=econ.token_price, futures_prices=futures,
+                                token_price=token_price, futures_prices=futures,
                                 purchases=purchases, energy_purchases=energy,
                                 unsold_lots=unsold, consumed_lots=consumed, fees=fees, cash=cash)
         result = econ.close_period(obs)
@@ -416,6 +481,17 @@ class EconomyDriver(EconomyView):
                                      for s in plan.sellers.values())),
             "spot_below_break_even": float(spot_price < result.metrics["break_even"]),
         })
+        if self.holders and self.token_spec is not None:  # a token market with holders
+            row.update({
+                "token_lots_traded": float(trades.token_lots),
+                "token_theta": self.token_fundamental(),
+                "token_large_run_share": self.large_run_share(),
+                "token_shock": self.cfg.token_shock,
+                "token_shock_period": float(self.cfg.token_shock_period),
+                "token_sensitivity": p.finance.token_sensitivity,
+            })
+            if k + 1 >= self.periods:
+                row.update(self.holder_recovery())
         for name in sorted(econ.sellers):
             own, total = self._circular.get(name, (0, 0))
             row[f"circular_share_{name}"] = own / total if total else 0.0
@@ -517,6 +593,55 @@ class EconomyDriver(EconomyView):
     def strategic_overbuild(self) -> bool:
         return self.params.commitments.strategic_overbuild
 
+    def token_fundamental(self) -> float:
+        if self.token_spec is None:
+            return math.nan
+        cfg = self.cfg
+        theta = cfg.token_fundamental
+        if self.current >= cfg.token_shock_period:
+            theta -= cfg.token_shock
+        fin = self.params.finance
+        extra = token_term(self._token_price, fin) - token_term(fin.token_reference_price, fin)
+        return theta - cfg.token_capital_drag * max(0.0, extra)
+
+    def token_price(self) -> float:
+        return self._token_price
+
+    def large_run_share(self) -> float:
+        large = [a for a in self.holders if a.params.large]
+        total = sum(a.params.tokens for a in large)
+        if not total:
+            return 0.0
+        return sum(self._token_sales[a.agent_id][1] for a in large
+                   if a.agent_id in self._token_sales) / total
+
+    def token_params(self) -> TokenParams:
+        return self.params.token
+
+    def holder_recovery(self) -> dict[str, float]:
+        """First movers against last: each selling holder's recovery (sale proceeds plus
+        what it still holds at the final price, per token at par), averaged over the first and
+        the last decile of sellers by the time of their first sale, weighted by position.
+        Stayers' recovery (final price) is reported too."""
+        assert self.token_spec is not None
+        lot = float(self.token_spec.lot_size)
+        par = self.params.finance.token_reference_price
+        final = self._token_price
+        sellers = sorted(((s[2], aid) for aid, s in self._token_sales.items() if s[1] > 0))
+        def rec(aid: int) -> float:
+            sale = self._token_sales.get(aid, [0, 0, -1])
+            tokens = self._token_initial[aid]
+            left = max(0, tokens - sale[1])
+            return (sale[0] / 1e6 + left * lot * final) / (tokens * lot * par)
+        out = {"token_sellers": float(len(sellers)), "token_final_price": final}
+        if sellers:
+            n = max(1, len(sellers) // 10)
+            for key, group in (("first", sellers[:n]), ("last", sellers[-n:])):
+                w = [self._token_initial[a] for _, a in group]
+                out[f"token_{key}_decile_recovery"] = sum(
+                    rec(a) * x for (_, a), x in zip(group, w, strict=True)) / sum(w)
+        return out
+
     # -- results -------------------------------------------------------------------------------
     def table(self, run_id: int) -> pa.Table:
         """One row per period: the economy's metrics and what the market did."""
@@ -546,11 +671,23 @@ class EconomyDriver(EconomyView):
         for name in sorted(self.economy.sellers):
             out[f"econ_circular_share_{name}"] = self.economy.ledger.circular_share(
                 name, (COMPUTE_PURCHASE,))
+        if self.holders and self.token_spec is not None:
+            prices = [r["token_price"] for r in rows]
+            out["econ_token_final_price"] = prices[-1]
+            out["econ_token_drawdown"] = 1.0 - prices[-1] / max(prices)
+            out["econ_token_holders_sold"] = float(sum(
+                1 for a in self.holders if self._token_sales.get(a.agent_id, [0, 0])[1] > 0))
         return out
 
 
 def _is_desk(agent: EconomyAgent) -> bool:
     return isinstance(agent, HedgeDesk)
+
+
+def _own_account(agent: EconomyAgent) -> bool:
+    """Agents that trade from their own account rather than an entity's (token holders and
+    the token dealer)."""
+    return agent.own_account
 
 
 def attach(sim: Simulation, section: dict[str, Any],

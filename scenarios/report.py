@@ -1,4 +1,5 @@
-"""``cmx report``: the compute-glut and circular-revenue verdicts of runs with an economy.
+"""``cmx report``: the compute-glut, circular-revenue and compute-run verdicts of runs with an
+economy.
 
 Inputs are ``cmx run`` directories (``summary.json`` + ``economy.parquet``) and ``cmx sweep``
 directories (``sweep.json`` + ``economy/run-*.parquet``), in any mix. Runs are split into two
@@ -11,6 +12,10 @@ Intervals are two-sided 95% Student-t intervals of the mean across seeds (``t_in
 the quantiles are tabulated (scipy is not a dependency). A verdict needs at least
 ``MIN_SEEDS`` values; with fewer, or when the interval straddles the threshold, it is
 ``inconclusive``.
+
+The compute run is a proportion, not a mean: per cell of the shock x leverage grid, the share of
+seeds that ran, with a Wilson score interval (``wilson_interval``); see ``run_outcomes`` for
+the rule that says what a run is.
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ GLUT_WEEKS_THRESHOLD = 0.25
 #: immaterial iff every seller's CI is entirely below it
 CIRCULAR_THRESHOLD = 0.10
 OVERBUILD_KEY = "economy.params.commitments.strategic_overbuild"
+#: a compute run: the token ends more than this below its peak ...
+RUN_DRAWDOWN = 0.80
+#: ... while the GW ordered from the shock on fall more than this share short of what the same
+#: seed ordered without the token channel (``token_sensitivity`` 0)
+RUN_CAPACITY_CUT = 0.01
+#: the tipping point is the smallest shock whose run probability exceeds this
+RUN_TIPPING = 0.5
+#: sweep keys a compute-run report may vary across runs (its grid)
+RUN_GRID_KEYS = ("economy.token_shock", "economy.params.finance.token_sensitivity")
 
 YES, NO, INCONCLUSIVE, NOT_AVAILABLE = "yes", "no", "inconclusive", "not available"
 
@@ -358,14 +372,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         "reason": c_reason,
         "metrics": c_metrics,
     }
-    run_h = {
-        "statement": "A compute run: the token's drawdown with capacity contracting, as a "
-                     "function of shock size and leverage.",
-        "verdict": NOT_AVAILABLE,
-        "reason": "the compute-credit token is not traded on the exchange yet, so there is no "
-                  "data to test this on",
-        "metrics": {},
-    }
+    run_h = run_verdict(runs)
     return {
         "schema": SCHEMA_VERSION,
         "interval": {"method": "Student t, two-sided, mean across seeds (paired differences "
@@ -382,6 +389,195 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         "hypotheses": {"glut": glut, "buyer_gain": buyer, "circular_revenue": circular,
                        "compute_run": run_h},
     }
+
+
+# -- the compute run -----------------------------------------------------------------------------
+
+
+def wilson_interval(k: int, n: int, z: float = _Z975) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n``: unlike the normal approximation it
+    stays inside [0, 1] and is not degenerate at 0 or n successes, which is where a run
+    probability across a handful of seeds usually is."""
+    if n <= 0:
+        raise ValueError("need n >= 1")
+    if not 0 <= k <= n:
+        raise ValueError("need 0 <= k <= n")
+    p = k / n
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class RunOutcome:
+    """One token run's numbers, as the report's rule reads them."""
+
+    shock: float
+    leverage: float
+    seed: int
+    final_price: float
+    drawdown: float  # 1 - final / peak token price
+    builds_after: float  # GW ordered from the shock period on
+    capacity_cut: bool | None  # None: no reference run without the token channel
+    run: bool
+    first_recovery: float
+    last_recovery: float
+
+
+def _last(e: dict[str, np.ndarray], key: str) -> float:
+    return float(e[key][-1]) if key in e and len(e[key]) else math.nan
+
+
+def run_outcomes(runs: list[Run]) -> list[RunOutcome]:
+    """Every run with a traded token, with the run rule applied: drawdown above
+    ``RUN_DRAWDOWN`` and GW ordered after the shock more than ``RUN_CAPACITY_CUT`` below the
+    same seed's run without the token channel. Without such a reference the capacity part
+    cannot be tested and the run counts on the drawdown alone (``capacity_cut`` None)."""
+    rows = []
+    for r in runs:
+        e = r.economy
+        if "token_shock" not in e or "token_price" not in e or not len(e["token_price"]):
+            continue
+        start = int(e["token_shock_period"][0]) if "token_shock_period" in e else 0
+        price = e["token_price"]
+        rows.append((r, float(e["token_shock"][0]), float(e["token_sensitivity"][0]),
+                     float(price[-1]), 1.0 - float(price[-1]) / float(np.max(price)),
+                     float(np.sum(e["builds_gw"][start:]))))
+    reference = {r.seed: b for r, _, lev, _, _, b in rows if lev == 0.0}
+    out = []
+    for r, shock, lev, final, dd, builds in rows:
+        ref = reference.get(r.seed)
+        cut = None if ref is None else bool(builds < ref * (1.0 - RUN_CAPACITY_CUT))
+        out.append(RunOutcome(shock, lev, r.seed, final, dd, builds, cut,
+                              dd > RUN_DRAWDOWN and cut is not False,
+                              _last(r.economy, "token_first_decile_recovery"),
+                              _last(r.economy, "token_last_decile_recovery")))
+    return out
+
+
+def run_cells(outcomes: list[RunOutcome]) -> list[dict[str, Any]]:
+    """Run probability per (shock, leverage) cell across seeds, with its Wilson interval."""
+    cells: dict[tuple[float, float], list[RunOutcome]] = {}
+    for o in outcomes:
+        cells.setdefault((o.shock, o.leverage), []).append(o)
+    out = []
+    for (shock, lev), group in sorted(cells.items()):
+        k = sum(o.run for o in group)
+        n = len(group)
+        low, high = wilson_interval(k, n)
+        collapses = sum(o.drawdown > RUN_DRAWDOWN for o in group)
+        out.append({"shock": shock, "leverage": lev, "runs": k, "n": n, "probability": k / n,
+                    "low": low, "high": high, "collapses": collapses,
+                    "mean_final_price": float(np.mean([o.final_price for o in group])),
+                    "seeds": sorted(o.seed for o in group)})
+    return out
+
+
+def tipping_points(cells: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Per leverage, the smallest shock whose run probability exceeds ``RUN_TIPPING`` (None:
+    no shock in the grid does)."""
+    out: dict[str, float | None] = {}
+    for lev in sorted({c["leverage"] for c in cells}):
+        hits = [c["shock"] for c in cells if c["leverage"] == lev
+                and c["probability"] > RUN_TIPPING]
+        out[f"{lev:g}"] = min(hits) if hits else None
+    return out
+
+
+def run_verdict(runs: list[Run]) -> dict[str, Any]:
+    """The compute-run hypothesis: run probability per cell, tipping points, first movers."""
+    statement = ("A negative shock to the lab's prospects can set off a compute run: the "
+                 "token collapses while the capacity pipeline contracts, and more likely so "
+                 "the larger the shock and the token leverage.")
+    outcomes = run_outcomes(runs)
+    if not outcomes:
+        return {"statement": statement, "verdict": NOT_AVAILABLE,
+                "reason": "no run traded the compute-credit token (run `cmx sweep compute_run`)",
+                "metrics": {}}
+    cells = run_cells(outcomes)
+    tipping = tipping_points(cells)
+    if any(c["n"] < MIN_SEEDS for c in cells):
+        verdict, reason = INCONCLUSIVE, f"a cell has fewer than {MIN_SEEDS} seeds"
+    elif any(c["low"] > RUN_TIPPING for c in cells):
+        hit = [c for c in cells if c["low"] > RUN_TIPPING]
+        verdict = YES
+        reason = (f"{len(hit)} of {len(cells)} cells have a run probability whose 95% Wilson "
+                  f"interval lies entirely above {RUN_TIPPING:g}, the first at shock "
+                  f"{hit[0]['shock']:g}, leverage {hit[0]['leverage']:g}")
+    elif all(c["high"] < RUN_TIPPING for c in cells):
+        verdict, reason = NO, f"every cell's 95% Wilson interval lies below {RUN_TIPPING:g}"
+    else:
+        verdict, reason = INCONCLUSIVE, f"no cell's interval lies entirely above {RUN_TIPPING:g}"
+    untested = sum(o.capacity_cut is None for o in outcomes)
+    metrics = {
+        "first_decile_recovery": {"description": "recovery per token at par of the first "
+                                                 "decile of sellers (by first sale)",
+                                  **t_interval([o.first_recovery for o in outcomes]).as_dict()},
+        "last_decile_recovery": {"description": "recovery per token at par of the last "
+                                                "decile of sellers",
+                                 **t_interval([o.last_recovery for o in outcomes]).as_dict()},
+        "first_minus_last_recovery": {
+            "description": "first movers' recovery minus last movers', per run",
+            **t_interval([o.first_recovery - o.last_recovery for o in outcomes]).as_dict()},
+    }
+    out: dict[str, Any] = {
+        "statement": statement,
+        "test": "Each run of the shock x leverage grid (leverage: the spread a full token "
+                "collapse adds to sellers' cost of debt) is a run iff the token's final price "
+                f"is more than {RUN_DRAWDOWN:.0%} below its peak and the cluster GW ordered "
+                f"from the shock on are more than {RUN_CAPACITY_CUT:.0%} below those of the "
+                "same seed without the token channel (leverage 0, where the token cannot move "
+                "capacity). Per cell, the share of seeds that ran, with a 95% Wilson interval.",
+        "rule": f"yes iff some cell's interval lies entirely above {RUN_TIPPING:g}; no iff "
+                f"every cell's lies entirely below; otherwise, or with fewer than {MIN_SEEDS} "
+                "seeds in a cell, inconclusive. The tipping point per leverage is the smallest "
+                f"shock whose run probability (point estimate) exceeds {RUN_TIPPING:g}.",
+        "threshold": RUN_TIPPING,
+        "verdict": verdict,
+        "reason": reason,
+        "cells": cells,
+        "tipping_point": tipping,
+        "outcomes": [{"shock": o.shock, "leverage": o.leverage, "seed": o.seed,
+                      "final_price": o.final_price, "drawdown": o.drawdown,
+                      "builds_after_shock_gw": o.builds_after, "capacity_cut": o.capacity_cut,
+                      "run": o.run} for o in outcomes],
+        "metrics": metrics,
+    }
+    if untested:
+        out["note"] = (f"{untested} run(s) had no same-seed run without the token channel, "
+                       "so they count as runs on the drawdown alone")
+    return out
+
+
+def run_chart(v: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    """The bifurcation-style chart: final token price against shock size, per leverage."""
+    h = v["hypotheses"]["compute_run"]
+    if not h.get("outcomes"):
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=90)
+    levs = sorted({o["leverage"] for o in h["outcomes"]})
+    for i, lev in enumerate(levs):
+        pts = [o for o in h["outcomes"] if o["leverage"] == lev]
+        color = f"C{i}"
+        ax.plot([o["shock"] for o in pts], [o["final_price"] for o in pts], "o", ms=4,
+                alpha=0.5, color=color)
+        cells = [c for c in h["cells"] if c["leverage"] == lev]
+        ax.plot([c["shock"] for c in cells], [c["mean_final_price"] for c in cells], "-",
+                color=color, label=f"leverage {lev:g}")
+    ax.set_xlabel("shock to the lab's coverage")
+    ax.set_ylabel("final token price, USD")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "token_run.png", metadata={"Software": None})
+    plt.close(fig)
+    return [("token_run.png", "Final token price against shock size: each seed a dot, the "
+                              "line the mean across seeds, one colour per token leverage.")]
 
 
 # -- charts --------------------------------------------------------------------------------------
@@ -541,7 +737,21 @@ def markdown(v: dict[str, Any], pictures: list[tuple[str, str]]) -> str:
             for name, m in hyp["metrics"].items():
                 lines.append(f"| {m['description']} (`{name}`) | {_ci(m['overbuild'])} | "
                              f"{_ci(m['counterfactual'])} |")
-        elif hyp["metrics"]:
+        if key == "compute_run" and hyp.get("cells"):
+            lines += ["| shock | leverage | runs / seeds | P(run) [95% Wilson] | token "
+                      "collapses (drawdown only) | mean final token price |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for c in hyp["cells"]:
+                lines.append(f"| {c['shock']:g} | {c['leverage']:g} | {c['runs']} / {c['n']} "
+                             f"| {c['probability']:.2f} [{c['low']:.2f}, {c['high']:.2f}] | "
+                             f"{c['collapses']} / {c['n']} | {c['mean_final_price']:.4g} |")
+            tips = ", ".join(f"leverage {k}: {'none in the grid' if t is None else f'{t:g}'}"
+                             for k, t in hyp["tipping_point"].items())
+            lines += ["", f"Tipping point (smallest shock with P(run) > "
+                          f"{hyp['threshold']:g}): {tips}. At leverage 0 the token cannot "
+                          "move capacity, so a collapse there is not a compute run: those "
+                          "runs are the reference.", ""]
+        if key != "glut" and hyp["metrics"]:
             lines += ["| metric | mean [95% CI] |", "| --- | --- |"]
             for name, m in hyp["metrics"].items():
                 if "overbuild" in m:
@@ -610,7 +820,7 @@ def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict
     """Read the runs under ``paths``, write ``report.md``, ``report.html``, ``verdicts.json``
     (and the PNGs) to ``out``; returns the verdicts."""
     runs = load_runs(paths)
-    settings = {r.params for r in runs}
+    settings = {tuple(kv for kv in r.params if kv[0] not in RUN_GRID_KEYS) for r in runs}
     if len(settings) > 1:  # pooling them would mix different models in one interval
         shown = "; ".join(", ".join(f"{k}={v}" for k, v in s) or "(none)"
                           for s in sorted(settings))
@@ -618,7 +828,7 @@ def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict
                           f"({shown}); report one parameter set at a time")
     v = verdicts(runs)
     out.mkdir(parents=True, exist_ok=True)
-    pictures = charts(runs, v, out) if with_charts else []
+    pictures = charts(runs, v, out) + run_chart(v, out) if with_charts else []
     md = markdown(v, pictures)
     (out / "report.md").write_text(md)
     (out / "report.html").write_text(html(md, out))

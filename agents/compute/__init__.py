@@ -1,5 +1,5 @@
 """Strategic agents of the compute economy: the frontier lab, GPU-hour sellers, end users, the
-energy producer and futures hedge desks.
+energy producer, futures hedge desks, compute-credit token holders and their dealer.
 
 They trade only through their ``Client``, like every other agent. What the macro economy
 tells them (this period's demand curve, their kWh needs, marginal cost, the futures strip) comes
@@ -13,8 +13,9 @@ from .desk import HedgeDesk
 from .energy import EnergyProducer
 from .lab import FrontierLab
 from .seller import ComputeSeller
+from .token_holder import TokenDealer, TokenHolder
 from .users import EndUsers
 from .view import EconomyView, FutureInfo
 
 __all__ = ["ComputeSeller", "EconomyAgent", "EconomyView", "EndUsers", "EnergyProducer",
-           "FrontierLab", "FutureInfo", "HedgeDesk"]
+           "FrontierLab", "FutureInfo", "HedgeDesk", "TokenDealer", "TokenHolder"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,10 @@ class EconomyAgent(Agent):
 
     #: wake-ups per economy period
     steps: int = 12
+    #: True for agents that trade from their own, separately capitalised account rather than
+    #: an economy entity's (token holders, the token dealer): the driver then gives them no
+    #: entity and keeps their cash out of the flow-of-funds ledger
+    own_account: ClassVar[bool] = False
 
     def __init__(self, agent_id: int, params: Any, rng: np.random.Generator,
                  instrument: str) -> None:

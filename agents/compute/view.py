@@ -10,8 +10,11 @@ through it, and two agents asking the same question at the same instant get the 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import NamedTuple
+
+from agents.economy.compute_token import TokenParams
 
 
 class FutureInfo(NamedTuple):
@@ -74,3 +77,22 @@ class EconomyView(ABC):
     @abstractmethod
     def strategic_overbuild(self) -> bool:
         """Whether the lab's take-or-pay commitments follow the overbuild schedule."""
+
+    # -- the compute-credit token (concrete defaults: a view without a token market has none) --
+    def token_fundamental(self) -> float:
+        """The fundamental ``theta`` token holders' private signals are drawn around this
+        period (the lab's coverage, net of any scenario shock); NaN when there is no token
+        market, so holders stay put."""
+        return math.nan
+
+    def token_price(self) -> float:
+        """USD per token at the last period's close (par before any trade)."""
+        return math.nan
+
+    def large_run_share(self) -> float:
+        """Share of the visible large holders' initial tokens they have sold so far."""
+        return 0.0
+
+    def token_params(self) -> TokenParams:
+        """The token's calibration (payoffs, signal noise), as the economy uses it."""
+        return TokenParams()
