@@ -10,6 +10,7 @@ import importlib
 
 from agents.base import Agent
 from agents.compute import (
+    ArbitrageAgent,
     ComputeSeller,
     EndUsers,
     EnergyProducer,
@@ -43,6 +44,7 @@ ECONOMY_AGENTS: dict[str, type[Agent]] = {
     "end_users": EndUsers,
     "energy_producer": EnergyProducer,
     "hedge_desk": HedgeDesk,
+    "arbitrage": ArbitrageAgent,
     "token_holder": TokenHolder,
     "token_dealer": TokenDealer,
 }

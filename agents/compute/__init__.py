@@ -1,5 +1,6 @@
 """Strategic agents of the compute economy: the frontier lab, GPU-hour sellers, end users, the
-energy producer, futures hedge desks, compute-credit token holders and their dealer.
+energy producer, futures hedge desks, software arbitrageurs, compute-credit token holders and
+their dealer.
 
 They trade only through their ``Client``, like every other agent. What the macro economy
 tells them (this period's demand curve, their kWh needs, marginal cost, the futures strip) comes
@@ -8,6 +9,7 @@ agent once, before the run starts (``EconomyAgent.attach_view``). Nothing in the
 agent change the economy or the market. See docs/model.md, "Wiring the economy to the exchange".
 """
 
+from .arbitrage import ArbitrageAgent
 from .base import EconomyAgent
 from .desk import HedgeDesk
 from .energy import EnergyProducer
@@ -17,5 +19,5 @@ from .token_holder import TokenDealer, TokenHolder
 from .users import EndUsers
 from .view import EconomyView, FutureInfo
 
-__all__ = ["ComputeSeller", "EconomyAgent", "EconomyView", "EndUsers", "EnergyProducer",
-           "FrontierLab", "FutureInfo", "HedgeDesk", "TokenDealer", "TokenHolder"]
+__all__ = ["ArbitrageAgent", "ComputeSeller", "EconomyAgent", "EconomyView", "EndUsers",
+           "EnergyProducer", "FrontierLab", "FutureInfo", "HedgeDesk", "TokenDealer", "TokenHolder"]
