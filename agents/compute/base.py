@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agents.base import Agent
+from agents.compute.ladder import dutch_ask
 from agents.compute.view import EconomyView
 
 
@@ -78,3 +79,27 @@ class EconomyAgent(Agent):
 
     def act(self, phase: float) -> None:
         """Every wake-up, with the fraction of the period elapsed."""
+
+
+class PerishableSeller(EconomyAgent):
+    """An entity that sells GPU-hours which perish at the end of the period.
+
+    Each period it opens its ask ``params.markup`` above the last clearing price and lowers
+    it along a Dutch clock (``ladder.dutch_ask``) to marginal cost by ``params.dump_by`` of the
+    period. ``restart`` cancels the previous wake-up's orders and returns the lots held, the
+    first step of every such agent's ``act``.
+    """
+
+    anchor: float = 0.0
+
+    def on_period(self, period: int) -> None:
+        assert self.view is not None
+        self.anchor = self.view.reference_price() * (1.0 + self.params.markup)
+
+    def restart(self) -> int:
+        self.client.cancel_all(self.instrument)
+        return self.client.holding(self.base)
+
+    def ask(self, phase: float) -> float:
+        assert self.view is not None
+        return dutch_ask(phase, self.anchor, self.view.marginal_cost(), self.params.dump_by)

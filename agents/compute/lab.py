@@ -20,8 +20,8 @@ from typing import Annotated
 
 import msgspec
 
-from agents.compute.base import EconomyAgent
-from agents.compute.ladder import bid_ladder, dutch_ask
+from agents.compute.base import PerishableSeller
+from agents.compute.ladder import bid_ladder
 from exchange.core.messages import BUY, SELL
 
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -34,21 +34,16 @@ class LabParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     steps: Annotated[int, msgspec.Meta(ge=2)] = 12
 
 
-class FrontierLab(EconomyAgent):
+class FrontierLab(PerishableSeller):
     Params = LabParams
     listens = False
-
-    def on_period(self, period: int) -> None:
-        self.anchor = self.view.reference_price() * (1.0 + self.params.markup)  # type: ignore
 
     def act(self, phase: float) -> None:
         view = self.view
         assert view is not None
-        p: LabParams = self.params
         client = self.client
-        client.cancel_all(self.instrument)
-        held = client.holding(self.base)
-        ask = dutch_ask(phase, self.anchor, view.marginal_cost(), p.dump_by)
+        held = self.restart()
+        ask = self.ask(phase)
         excess = held - view.demand_lots(ask, self.entity)
         if excess > 0:
             client.place(self.instrument, SELL, excess, self.to_ticks(ask))

@@ -14,8 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from agents.compute.base import EconomyAgent
-from agents.compute.ladder import dutch_ask
+from agents.compute.base import PerishableSeller
 from exchange.core.messages import BUY, SELL
 
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -30,23 +29,16 @@ class SellerParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kwh_spare: Annotated[int, msgspec.Meta(ge=0)] = 1  # lots bought beyond the need
 
 
-class ComputeSeller(EconomyAgent):
+class ComputeSeller(PerishableSeller):
     Params = SellerParams
     listens = False
 
-    def on_period(self, period: int) -> None:
-        self.anchor = self.view.reference_price() * (1.0 + self.params.markup)  # type: ignore
-
     def act(self, phase: float) -> None:
-        view = self.view
-        assert view is not None
+        assert self.view is not None
         p: SellerParams = self.params
-        client = self.client
-        client.cancel_all(self.instrument)
-        held = client.holding(self.base)
+        held = self.restart()
         if held > 0:
-            price = dutch_ask(phase, self.anchor, view.marginal_cost(), p.dump_by)
-            client.place(self.instrument, SELL, held, self.to_ticks(price))
+            self.client.place(self.instrument, SELL, held, self.to_ticks(self.ask(phase)))
         if p.energy and phase > 1.0 / p.steps:
             self._buy_energy()
 
