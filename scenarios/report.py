@@ -573,11 +573,9 @@ def run_chart(v: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     ax.set_xlabel("shock to the lab's coverage")
     ax.set_ylabel("final token price, USD")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "token_run.png", metadata={"Software": None})
-    plt.close(fig)
-    return [("token_run.png", "Final token price against shock size: each seed a dot, the "
-                              "line the mean across seeds, one colour per token leverage.")]
+    return [_save(fig, out, "token_run.png",
+        "Final token price against shock size: each seed a dot, the "
+        "line the mean across seeds, one colour per token leverage.")]
 
 
 # -- charts --------------------------------------------------------------------------------------
@@ -629,11 +627,9 @@ def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str
     bottom.set_ylabel("utilisation")
     bottom.set_xlabel("year")
     bottom.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "overbuild.png", metadata={"Software": None})
-    plt.close(fig)
-    made.append(("overbuild.png", "Overbuild ratio and utilisation: mean across seeds, band "
-                                  "from the lowest to the highest seed."))
+    made.append(_save(fig, out, "overbuild.png",
+        "Overbuild ratio and utilisation: mean across seeds, band "
+        "from the lowest to the highest seed."))
 
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=90)
     band(ax, "spot_price", "spot VWAP")
@@ -646,21 +642,17 @@ def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str
     ax.set_ylabel("USD per GPU-hour")
     ax.set_xlabel("year")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "prices.png", metadata={"Software": None})
-    plt.close(fig)
-    made.append(("prices.png", "Spot and futures prices against break-even and marginal "
-                               "cost: mean across seeds, band from lowest to highest seed."))
+    made.append(_save(fig, out, "prices.png",
+        "Spot and futures prices against break-even and marginal "
+        "cost: mean across seeds, band from lowest to highest seed."))
 
     fig, ax = plt.subplots(figsize=(10, 4), dpi=90)
     band(ax, "lab_avg_cost", "lab net cost to date")
     ax.set_ylabel("USD per GPU-hour used")
     ax.set_xlabel("year")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "lab_cost.png", metadata={"Software": None})
-    plt.close(fig)
-    made.append(("lab_cost.png", "The lab's net cost per GPU-hour used, to date, by arm."))
+    made.append(_save(fig, out, "lab_cost.png",
+        "The lab's net cost per GPU-hour used, to date, by arm."))
 
     metrics = v["hypotheses"]["circular_revenue"]["metrics"]
     if metrics:
@@ -675,11 +667,9 @@ def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str
         ax.axhline(CIRCULAR_THRESHOLD, color="grey", ls="--", lw=0.8, label="threshold")
         ax.set_ylabel("circular share of revenue")
         ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "circular.png", metadata={"Software": None})
-        plt.close(fig)
-        made.append(("circular.png", "Circular revenue share per seller, mean with 95% "
-                                     "t-interval across seeds."))
+        made.append(_save(fig, out, "circular.png",
+            "Circular revenue share per seller, mean with 95% "
+            "t-interval across seeds."))
     return made
 
 
@@ -840,3 +830,14 @@ def format_verdicts(v: dict[str, Any]) -> str:
     """The lines ``cmx`` prints: one per hypothesis."""
     return "\n".join(f"  {key}: {hyp['verdict']} ({hyp['reason']})"
                      for key, hyp in v["hypotheses"].items())
+
+
+def _save(fig: Any, out: Path, name: str, caption: str) -> tuple[str, str]:
+    """Write one chart (no timestamped metadata, so reports are reproducible) and close it;
+    returns the (file, caption) pair the report lists."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out / name, metadata={"Software": None})
+    plt.close(fig)
+    return name, caption
