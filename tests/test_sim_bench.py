@@ -24,3 +24,17 @@ def test_render_names_the_anchor_and_the_target() -> None:
                        "anchor": {"messages_per_s": 40_765},
                        "target_messages_per_s": 407_646})
     assert "ABIDES" in text and "not met" in text and "100,000 messages/s" in text
+
+
+def test_rmsc04_rates_day_is_much_quieter_than_the_dense_day() -> None:
+    """The like-for-like market really runs at ABIDES's rates: per simulated hour it carries
+    a small fraction of the dense day's commands, with every agent group still trading."""
+    dense = sim.one_day(1800.0, record=True)
+    same = sim.one_day(1800.0, record=True, rates="rmsc04")
+    assert same["agents"] == dense["agents"]
+    assert 0 < same["commands"] < dense["commands"] / 4
+    assert same["trades"] > 0
+    raw = sim.market(60.0, "rmsc04")
+    params = {g["name"]: g["params"] for g in raw["agents"]}
+    assert params["mm"]["levels"] == 10 and params["momentum"]["interval"] == 37.0
+    assert abs(params["value"]["rate"] - 0.0057) < 1e-9
