@@ -683,10 +683,15 @@ class Engine:
                 acct.asset_reserved[reserve_asset] = (
                     acct.asset_reserved.get(reserve_asset, 0) + reserve
                 )
-        stopped = False
         if book.may_cross(side, price):
             stopped = self._take(spec, book, acct, order, c.stp, ts, out)
-        self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
+            if not order.qty:  # filled on arrival: the common end of an aggressive order
+                out.append(OrderUpdated(order_id, account_id, name, FILLED, order.filled, 0,
+                                        price, None, ts))
+            else:
+                self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
+        else:
+            self._finish_taker(spec, book, acct, order, order_type, tif, False, ts, out)
         if reserve:
             touched = self._touched_balances
             if touched:
@@ -853,9 +858,13 @@ class Engine:
             if not changed_levels or changed_levels[-1] != price:
                 changed_levels.append(price)
         self.next_trade_id = trade_id
-        freed = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only) - (
-            reservation(spec, taker_side, taker.price, taker.qty - total_qty, taker.reduce_only)
-        )
+        if linear_spot:
+            freed = total_qty * taker.price * tick_value if taker_side == BUY else total_qty
+        else:
+            freed = reservation(spec, taker_side, taker.price, taker.qty, taker.reduce_only) - (
+                reservation(spec, taker_side, taker.price, taker.qty - total_qty,
+                            taker.reduce_only)
+            )
         taker.qty -= total_qty
         taker.filled += total_qty
         if freed:
