@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run", help="run a scenario and write its tables, charts and summary",
         description="Run one scenario (a TOML file, or the name of a shipped one such as "
-                    "noise_market) with one seed.")
+                    "noise_market) with one seed. A file with a [compare] section (such as "
+                    "compute_glut) runs its cases on several seeds and reports on them, "
+                    "unless --case or --seed asks for one run.")
     run.add_argument("scenario", help="scenario file or shipped scenario name")
     run.add_argument("--case", help="named case of the file to run")
     run.add_argument("--seed", type=int, help="root seed (default: the file's)")
@@ -27,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--no-report", action="store_true",
                      help="skip the verdict report of a scenario with an economy")
+    run.add_argument("--workers", type=int,
+                     help="processes for a file's [compare] runs (default: 2, or 1 on one core)")
+    run.add_argument("--serial", action="store_true",
+                     help="run a file's [compare] runs in this process")
     run.set_defaults(handler=cmd_run)
 
     sweep = subparsers.add_parser(
@@ -94,6 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     meta = loaded.scenario.scenario
+    if loaded.scenario.compare is not None and args.case is None and args.seed is None:
+        return _run_compare(args, loaded)
     seed = meta.seed if args.seed is None else args.seed
     name = meta.name + (f"-{args.case}" if args.case else "")
     out = args.out or Path("runs") / f"{name}-{seed}"
@@ -129,6 +137,55 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_report:
             _report([out], out / "report", not args.no_charts and meta.charts)
     print(f"  outputs in {out}/")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace, loaded: object) -> int:
+    """``cmx run`` of a file with ``[compare]``: its own case and each compared case on the same
+    seeds, written as a sweep directory (``sweep.json``, ``runs.parquet``, a folder per table),
+    a summary per case, and the report, whose verdicts need several seeds and the pairs."""
+    import os
+
+    from scenarios import sweep as sw
+    from scenarios.config import Loaded, ScenarioError, read_raw, resolve_path
+    from scenarios.economy_outputs import format_comparison
+
+    assert isinstance(loaded, Loaded)
+    compare = loaded.scenario.compare
+    assert compare is not None
+    meta = loaded.scenario.scenario
+    try:
+        path = resolve_path(args.scenario)
+        p = sw.plan_compare(read_raw(path), str(path), compare.cases, compare.seeds, None,
+                            loaded.overrides)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / meta.name
+    workers = 1 if args.serial else (args.workers or min(2, os.cpu_count() or 1))
+    labels = ["default", *compare.cases]
+    print(f"{meta.name}: {len(labels)} case(s) ({', '.join(labels)}) x {compare.seeds} seeds "
+          f"{meta.seed}-{meta.seed + compare.seeds - 1}, {len(p.runs)} runs on {workers} "
+          f"process{'es' if workers > 1 else ''}", flush=True)
+    bar = None
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(p.runs), unit="run", desc=meta.name, file=sys.stderr)
+        progress = bar.update
+    started = time.perf_counter()
+    results = sw.execute_pool(p, 1, workers, progress)
+    wall = time.perf_counter() - started
+    if bar is not None:
+        bar.close()
+    index = sw.write_sweep(out, p, results)
+    cases = {r.run_id: (r.case or "default") for r in p.runs}
+    print(f"  {len(p.runs)} runs in {wall:.1f} s")
+    print(format_comparison(index.to_pylist(), cases, labels))
+    print(f"  outputs in {out}/ (runs.parquet indexes every run; sweep.json lists them)")
+    if loaded.scenario.economy is not None and not args.no_report:
+        return _report([out], out / "report", not args.no_charts and meta.charts)
     return 0
 
 

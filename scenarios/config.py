@@ -136,6 +136,18 @@ class Sweep(_Strict, kw_only=True):
     per_task: Annotated[int, msgspec.Meta(ge=1)] = 8  # runs batched into one Dask task
 
 
+class Compare(_Strict, kw_only=True):
+    """What ``cmx run`` of the file does when neither ``--case`` nor ``--seed`` is given: the
+    file as it stands and each of ``cases`` (its counterfactuals), all on the same ``seeds``
+    seeds, then the report. One seed of one case cannot answer a question about a difference
+    between cases, so a file that asks one says here how it must be run."""
+
+    #: named cases run next to the file's own (e.g. ``["no_overbuild"]``), on the same seeds
+    cases: list[str] = []
+    #: seeds per case: the file's seed, +1, +2, ...
+    seeds: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
 class Scenario(_Strict, kw_only=True):
     scenario: Meta
     market: Market
@@ -144,6 +156,8 @@ class Scenario(_Strict, kw_only=True):
     shocks: list[Shock] = []
     cases: dict[str, dict[str, Any]] = {}
     sweep: Sweep = Sweep()
+    #: how ``cmx run`` runs the file by default (absent: one run of one seed)
+    compare: Compare | None = None
     #: the macro economy stepped alongside the market (scenarios/economy_driver.py)
     economy: dict[str, Any] | None = None
 
@@ -295,6 +309,12 @@ def _check_references(scenario: Scenario, label: str) -> list[Any]:
             raise ScenarioError(f"{label}: key `{where}.params.series`: no exogenous series "
                                 f"named {ref!r}; expected one of {sorted(series)}")
         decoded.append(params)
+    if scenario.compare is not None:
+        for i, name in enumerate(scenario.compare.cases):
+            if name not in scenario.cases:
+                known = ", ".join(sorted(scenario.cases)) or "none"
+                raise ScenarioError(f"{label}: key `compare.cases[{i}]`: no case named "
+                                    f"{name!r} (cases: {known})")
     for i, shock in enumerate(scenario.shocks):
         if shock.series not in series:
             raise ScenarioError(f"{label}: key `shocks[{i}].series`: no exogenous series named "
@@ -354,3 +374,34 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     if not isinstance(node, dict) or i >= len(parts):
         raise KeyError("key must name a value inside a table")
     node[parts[-1]] = copy.deepcopy(value)
+
+
+def resolved_value(loaded: Loaded, key: str) -> Any:
+    """The value a dotted key (as in ``--set`` and sweep grids) has in a loaded scenario, with
+    every default filled in: what the file says, else the default of the struct that reads it
+    (``[economy]`` keys resolve through the economy's own parameters). None if the key names
+    nothing. A sweep records these so a report can tell which grid point is the file as
+    shipped."""
+    data: Any = msgspec.to_builtins(loaded.scenario)
+    if loaded.scenario.economy is not None:
+        from scenarios.economy_driver import decode  # late: it imports the agents
+
+        cfg, params = decode(loaded.scenario.economy)
+        economy = msgspec.to_builtins(cfg)
+        economy["params"] = msgspec.to_builtins(params)
+        data["economy"] = economy
+    groups = {g["name"]: dict(g, params=msgspec.to_builtins(p))
+              for g, p in zip(data.get("agents", []), loaded.agent_params, strict=True)}
+    parts = key.split(".")
+    node: Any = data
+    i = 0
+    while i < len(parts):
+        if i == 0 and parts[0] == "agents" and len(parts) > 1:
+            node = groups.get(parts[1])
+            i += 2
+            continue
+        if not isinstance(node, dict) or parts[i] not in node:
+            return None
+        node = node[parts[i]]
+        i += 1
+    return node

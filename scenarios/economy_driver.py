@@ -47,7 +47,8 @@ from agents.compute.desk import HedgeDesk
 from agents.compute.token_holder import TokenHolder
 from agents.compute.view import EconomyView, FutureInfo
 from agents.economy import Economy, EconomyParams, LotSizes, PeriodObservation, Purchase
-from agents.economy.compute_token import TokenParams
+from agents.economy.circular import CircularTracker
+from agents.economy.compute_token import TokenParams, redeemable_tokens
 from agents.economy.energy import kwh_for
 from agents.economy.finance import break_even_price, marginal_cost, token_term
 from agents.economy.intents import GPUH, KWH, to_commands
@@ -58,8 +59,10 @@ from agents.economy.ledger import (
     ENERGY_PURCHASE,
     OUTSIDE,
     OWN,
+    TOKEN_BUYBACK,
 )
 from agents.economy.summary import glut_summary
+from exchange.core.codes import Reason
 from exchange.core.instruments import FUTURE, SPOT, USD, InstrumentSpec
 from exchange.core.messages import (
     Burn,
@@ -80,6 +83,16 @@ NS = 1_000_000_000
 UNSPENT_BUDGET = "unspent_budget"
 #: counterparty of trades with accounts that are not economy entities
 MARKET = "market"
+#: column prefix of a chip vendor's circular share: the part of its chip revenue that is its
+#: own money returning (its equity in the lab, its vendor loans, its warrants' value)
+VENDOR_PREFIX = "vendor_circular_share_"
+
+
+class EconomyOutOfRange(RuntimeError):
+    """The economy moved more cash than the exchange's integer balances hold (2**62 micro-USD,
+    about $4.6T, per account and per asset outstanding). Not a disagreement between the economy
+    and the exchange but a run outside the range the exchange represents; a sweep records such
+    a run as failed rather than stopping."""
 
 
 class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -118,6 +131,15 @@ class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: prospects. With ``params.finance.token_sensitivity`` (the spread a full collapse adds)
     #: it closes the loop token price -> cost of capital -> builds -> holders' fundamental
     token_capital_drag: float = 10.0
+    #: holders' borrowed leverage, debt / equity (0: bought with their own money). A holder
+    #: with debt meets margin calls: when its equity falls below ``token_maintenance`` of its
+    #: position at the market price, the lender forces a sale (``margin_call_sale``)
+    token_leverage: float = 0.0
+    token_maintenance: float = 0.15
+    #: the lab honours redemptions at its endpoints: a running holder first asks to redeem its
+    #: tokens for compute (``par / spot`` GPU-hours each) out of the GPU-hours the lab holds
+    #: at the period's close, first come first served; what is not honoured it sells
+    token_redemption: bool = False
     #: the economy's parameters (agents/economy/params.py ``EconomyParams``), same keys
     params: dict[str, Any] = {}
 
@@ -128,6 +150,8 @@ class DriverConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
             raise ValueError("need periods >= 0, futures_every >= 1, users_budget > 0")
         if self.token_shock_period < 0 or self.token_capital_drag < 0:
             raise ValueError("need token_shock_period >= 0 and token_capital_drag >= 0")
+        if self.token_leverage < 0 or not 0 < self.token_maintenance < 1:
+            raise ValueError("need token_leverage >= 0 and 0 < token_maintenance < 1")
 
 
 def decode(section: dict[str, Any]) -> tuple[DriverConfig, EconomyParams]:
@@ -203,6 +227,8 @@ class _Period:
         self.futures_last: dict[str, int] = {}
         self.token_micros = 0
         self.token_lots = 0
+        #: tokens entities bought from outside the economy (the lab's buy-backs), per entity
+        self.token_bought: dict[int, list[int]] = defaultdict(lambda: [0, 0])
 
 
 class EconomyDriver(EconomyView):
@@ -277,7 +303,10 @@ class EconomyDriver(EconomyView):
         self._t = 0.0
         self.trades = _Period()
         self.rows: list[dict[str, float]] = []
-        self._circular: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        # circular revenue of sellers (compute sold) and chip vendors (chips sold), traced and
+        # earmarked (agents/economy/circular.py)
+        self._circular = CircularTracker([*(s.name for s in params.sellers),
+                                          params.distressed_buyer, *params.vendors.cash_usd])
         # the compute-credit token market (absent in scenarios that do not list it)
         names = engine.registry.by_name
         self.token_spec = names.get(cfg.token)
@@ -285,6 +314,10 @@ class EconomyDriver(EconomyView):
         self._token_initial = {a.agent_id: a.params.tokens for a in self.holders}
         self._token_sales: dict[int, list[int]] = defaultdict(lambda: [0, 0, -1])
         self._token_price = params.finance.token_reference_price
+        self._token_lot = float(self.token_spec.lot_size) if self.token_spec else 1.0
+        #: redemption requests this period: (time, holder account, token lots), in order
+        self._redeem_queue: list[tuple[int, int, int]] = []
+        self._redeemed_lots: dict[int, int] = {}
         self.venue.observers.append(self._observe)
         self._apply(to_commands(self.economy.initial_intents(), self.accounts))
         if self.token_spec is not None:  # the lab's issuance: holders' positions at the start
@@ -300,6 +333,11 @@ class EconomyDriver(EconomyView):
         for command in commands:
             for event in self.venue.apply_now(command):
                 if type(event) is Rejected:
+                    if event.reason in (Reason.BALANCE_LIMIT, Reason.AMOUNT_TOO_LARGE):
+                        raise EconomyOutOfRange(
+                            f"period {self.current}: {command!r} would take an exchange "
+                            f"balance past its integer limit ({event.reason}): the economy's "
+                            "cash has outgrown what the exchange can hold")
                     raise RuntimeError(f"period {self.current}: the exchange rejected "
                                        f"{command!r}: {event.reason}")
 
@@ -339,12 +377,18 @@ class EconomyDriver(EconomyView):
                 period.token_micros += micros
                 period.token_lots += event.amount
                 seller = event.maker_account if event.aggressor > 0 else event.taker_account
+                buyer = event.taker_account if event.aggressor > 0 else event.maker_account
                 if seller in self._token_initial:  # a holder's sale: when and for how much
-                    sale = self._token_sales[seller]
-                    sale[0] += micros
-                    sale[1] += event.amount
-                    if sale[2] < 0:
-                        sale[2] = ts
+                    self._record_sale(seller, micros, event.amount, ts)
+                if buyer in self.by_account:  # an entity (the lab) buying tokens back
+                    if seller in self.by_account:
+                        raise RuntimeError("token trades between economy entities are not "
+                                           "modelled")
+                    got = period.token_bought[buyer]
+                    got[0] += micros
+                    got[1] += event.amount
+                elif seller in self.by_account:
+                    raise RuntimeError("economy entities do not sell compute-credit tokens")
 
     def _holding(self, entity: str, asset: str) -> int:
         acct = self.engine.accounts.get(self.accounts[entity])
@@ -419,12 +463,18 @@ class EconomyDriver(EconomyView):
         kwh_price = self.last_kwh_price
         if trades.kwh_lots:
             kwh_price = trades.kwh_micros / trades.kwh_lots / 1e6 / p.lots.kwh
+        bought_back = self._settle_buybacks(trades)
+        lab = econ.lab
+        redeemed, redeem_lots = self._honour_redemptions(spot_price)
         # what perishes and what is consumed
         unsold: dict[str, int] = {}
         consumed: dict[str, int] = {}
-        lab = econ.lab
         for entity in sorted(self.accounts):
             held = self._holding(entity, GPUH)
+            if entity == lab:  # hours delivered to redeeming holders were used by them
+                held -= redeem_lots
+                if redeem_lots:
+                    consumed[entity] = redeem_lots
             if not held:
                 continue
             if entity == users:
@@ -433,7 +483,7 @@ class EconomyDriver(EconomyView):
                 marginal = (trades.spot_last * float(self.spot.tick_size)
                             if trades.spot_last is not None else spot_price)
                 use = min(held, self.demand_lots(marginal, lab))
-                consumed[entity] = use
+                consumed[entity] = consumed.get(entity, 0) + use
                 if held > use:
                     unsold[entity] = held - use
             else:
@@ -453,7 +503,8 @@ class EconomyDriver(EconomyView):
         obs = PeriodObservation(spot_price=spot_price, kwh_price=kwh_price,
                                 token_price=token_price, futures_prices=futures,
                                 purchases=purchases, energy_purchases=energy,
-                                unsold_lots=unsold, consumed_lots=consumed, fees=fees, cash=cash)
+                                unsold_lots=unsold, consumed_lots=consumed, fees=fees, cash=cash,
+                                tokens_redeemed=redeemed, tokens_bought_back=bought_back)
         result = econ.close_period(obs)
         self._apply(to_commands(result.intents, self.accounts))
         producer = p.power.producer
@@ -461,11 +512,7 @@ class EconomyDriver(EconomyView):
             left_kwh = self._holding(producer, KWH)
             if left_kwh:
                 self._apply([Burn(account=self.accounts[producer], asset=KWH, amount=left_kwh)])
-        for t in result.transfers:
-            if t.kind == COMPUTE_PURCHASE and t.payee != OUTSIDE:
-                acc = self._circular[t.payee]
-                acc[1] += t.amount
-                acc[0] += sum(v for s, _, v in t.parts if s == t.payee)
+        self._circular.update(econ.ledger.transfers)
         row = dict(result.metrics)
         row.update({
             "ts": float(now),
@@ -489,12 +536,22 @@ class EconomyDriver(EconomyView):
                 "token_shock": self.cfg.token_shock,
                 "token_shock_period": float(self.cfg.token_shock_period),
                 "token_sensitivity": p.finance.token_sensitivity,
+                "token_leverage": self.cfg.token_leverage,
+                "token_margin_calls": float(sum(a.margin_calls for a in self.holders)),
+                "token_forced_lots": float(sum(a.forced_lots for a in self.holders)),
+                "token_redeemed_lots_period": redeemed / self._token_lot,
+                "token_bought_back_lots_period": bought_back / self._token_lot,
             })
             if k + 1 >= self.periods:
                 row.update(self.holder_recovery())
+        circ = self._circular
         for name in sorted(econ.sellers):
-            own, total = self._circular.get(name, (0, 0))
-            row[f"circular_share_{name}"] = own / total if total else 0.0
+            row[f"circular_share_{name}"] = circ.traced_share(name)
+            row[f"circular_upper_{name}"] = circ.earmarked_share(name)
+        for name in sorted(p.vendors.cash_usd):
+            row[f"{VENDOR_PREFIX}{name}"] = circ.traced_share(name)
+            row[f"vendor_circular_upper_{name}"] = circ.earmarked_share(name)
+            row[f"vendor_revenue_{name}_usd"] = circ.revenue[name] / 1e6
         self.rows.append(row)
         # agents anchor on the marginal price (the period's last trade), not the VWAP: in a
         # descending auction the early, higher trades are price discrimination, not the level
@@ -502,6 +559,68 @@ class EconomyDriver(EconomyView):
         if trades.spot_last is not None:
             self.ref_price = trades.spot_last * float(self.spot.tick_size)
         self.last_kwh_price = kwh_price
+
+    def _record_sale(self, holder: int, micros: int, lots: int, ts: int) -> None:
+        """A holder parted with tokens (sold, or redeemed at par): when and for how much."""
+        sale = self._token_sales[holder]
+        sale[0] += micros
+        sale[1] += lots
+        if sale[2] < 0:
+            sale[2] = ts
+
+    def _settle_buybacks(self, trades: _Period) -> float:
+        """Tokens entities (the lab) bought from holders this period: the cash left the
+        economy (ledger kind ``token_buyback``) and the tokens are retired (burned). Returns
+        the tokens retired."""
+        if self.token_spec is None:
+            return 0.0
+        econ = self.economy
+        tokens = 0.0
+        for account, (micros, lots) in sorted(trades.token_bought.items()):
+            entity = self.by_account[account]
+            econ.ledger.transfer(entity, OUTSIDE, micros, TOKEN_BUYBACK, econ.period)
+            held = self._holding(entity, self.token_spec.base)
+            if held:
+                self._apply([Burn(account=account, asset=self.token_spec.base, amount=held)])
+            tokens += lots * self._token_lot
+        return tokens
+
+    def _honour_redemptions(self, spot_price: float) -> tuple[float, int]:
+        """Serve this period's redemption requests first come, first served out of the
+        GPU-hours the lab holds at the close: burn each honoured holder's tokens and the lab's
+        hours they buy (``par / spot`` each). Requests not honoured lapse (their holders sell).
+        Returns (tokens redeemed, GPU-hour lots delivered)."""
+        queue, self._redeem_queue = self._redeem_queue, []
+        if not queue or self.token_spec is None:
+            return 0.0, 0
+        econ = self.economy
+        par = self.params.token.par
+        gpuh_lot = self.params.lots.gpu_hours
+        available = self._holding(econ.lab, GPUH)
+        lab_account = self.accounts[econ.lab]
+        tokens = 0.0
+        delivered = 0
+        base = self.token_spec.base
+        for ts, holder, lots in queue:
+            acct = self.engine.accounts.get(holder)
+            free = acct.free_asset(base) if acct is not None else 0
+            want = min(lots, free) * self._token_lot
+            can = redeemable_tokens(want, available * gpuh_lot, spot_price, par)
+            honoured = int(can // self._token_lot + 1e-9)
+            if honoured <= 0:
+                continue
+            hours = -(-honoured * self._token_lot * par // (spot_price * gpuh_lot))
+            hours = min(int(hours), available)
+            self._apply([Burn(account=holder, asset=base, amount=honoured)])
+            available -= hours
+            delivered += hours
+            tokens += honoured * self._token_lot
+            self._record_sale(holder, int(round(honoured * self._token_lot * par * 1e6)),
+                              honoured, ts)
+            self._redeemed_lots[holder] = self._redeemed_lots.get(holder, 0) + honoured
+        if delivered:
+            self._apply([Burn(account=lab_account, asset=GPUH, amount=delivered)])
+        return tokens, delivered
 
     def _purchases(self, pairs: dict[tuple[int, int], list[int]],
                    unit: float) -> tuple[Purchase, ...]:
@@ -618,6 +737,27 @@ class EconomyDriver(EconomyView):
     def token_params(self) -> TokenParams:
         return self.params.token
 
+    def token_instrument(self) -> str | None:
+        return self.token_spec.name if self.token_spec is not None else None
+
+    def token_leverage(self) -> float:
+        return self.cfg.token_leverage
+
+    def token_maintenance(self) -> float:
+        return self.cfg.token_maintenance
+
+    def redemption_open(self) -> bool:
+        return self.cfg.token_redemption and self.token_spec is not None
+
+    def request_redemption(self, holder: int, lots: int) -> None:
+        if not self.redemption_open() or lots <= 0:
+            return
+        self._redeem_queue = [q for q in self._redeem_queue if q[1] != holder]
+        self._redeem_queue.append((self.sim.kernel.now, holder, lots))
+
+    def redemption_pending(self, holder: int) -> int:
+        return sum(lots for _, h, lots in self._redeem_queue if h == holder)
+
     def holder_recovery(self) -> dict[str, float]:
         """First movers against last: each selling holder's recovery (sale proceeds plus
         what it still holds at the final price, per token at par), averaged over the first and
@@ -668,9 +808,12 @@ class EconomyDriver(EconomyView):
         out["econ_break_even"] = rows[0]["break_even"]
         out["econ_years"] = len(rows) * self.economy.clock.years_per_period
         out["econ_strategic_overbuild"] = float(self.strategic_overbuild())
+        circ = self._circular
         for name in sorted(self.economy.sellers):
-            out[f"econ_circular_share_{name}"] = self.economy.ledger.circular_share(
-                name, (COMPUTE_PURCHASE,))
+            out[f"econ_circular_share_{name}"] = circ.traced_share(name)
+        for name in sorted(self.params.vendors.cash_usd):
+            out[f"econ_{VENDOR_PREFIX}{name}"] = circ.traced_share(name)
+            out[f"econ_vendor_circular_upper_{name}"] = circ.earmarked_share(name)
         if self.holders and self.token_spec is not None:
             prices = [r["token_price"] for r in rows]
             out["econ_token_final_price"] = prices[-1]

@@ -40,6 +40,38 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: (summary key, column title, format) of the per-case comparison ``cmx run`` prints
+_COMPARED = (
+    ("econ_mean_spot", "spot mean", "{:.3f}"),
+    ("econ_min_spot", "spot min", "{:.3f}"),
+    ("econ_share_below_break_even", "weeks < b-e", "{:.1%}"),
+    ("econ_peak_overbuild_ratio", "peak ratio", "{:.2f}"),
+    ("econ_defaults", "defaults", "{:.1f}"),
+    ("econ_final_contracted_gw", "contracted GW", "{:.1f}"),
+    ("econ_lab_avg_cost", "lab net $/h", "{:.3f}"),
+    ("econ_lab_gross_cost", "lab gross $/h", "{:.3f}"),
+)
+
+
+def format_comparison(rows: list[dict[str, Any]], cases: dict[int, str],
+                      labels: list[str]) -> str:
+    """One line per case: each economy number's mean across that case's seeds (the report
+    gives the intervals and the verdicts). ``cases`` maps run id to case label."""
+    width = max(len(x) for x in labels) + 2
+    head = "  " + "case".ljust(width) + "seeds " + " ".join(t.rjust(13) for _, t, _ in _COMPARED)
+    lines = ["  mean across seeds:", head]
+    for label in labels:
+        group = [r for r in rows if cases.get(int(r["run_id"])) == label]
+        if not group:
+            continue
+        cells = []
+        for key, _, fmt in _COMPARED:
+            values = [float(r[key]) for r in group if r.get(key) is not None]
+            cells.append((fmt.format(sum(values) / len(values)) if values else "n/a").rjust(13))
+        lines.append("  " + label.ljust(width) + str(len(group)).rjust(5) + " " + " ".join(cells))
+    return "\n".join(lines)
+
+
 def economy_chart(table: pa.Table, path: Path, title: str) -> None:
     """Spot price against break-even and marginal cost, and the overbuild ratio and
     utilisation, per simulated year (PNG)."""

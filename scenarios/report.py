@@ -47,12 +47,17 @@ OVERBUILD_KEY = "economy.params.commitments.strategic_overbuild"
 #: a compute run: the token ends more than this below its peak ...
 RUN_DRAWDOWN = 0.80
 #: ... while the GW ordered from the shock on fall more than this share short of what the same
-#: seed ordered without the token channel (``token_sensitivity`` 0)
+#: seed's reference run ordered (``run_outcomes``)
 RUN_CAPACITY_CUT = 0.01
 #: the tipping point is the smallest shock whose run probability exceeds this
 RUN_TIPPING = 0.5
 #: sweep keys a compute-run report may vary across runs (its grid)
-RUN_GRID_KEYS = ("economy.token_shock", "economy.params.finance.token_sensitivity")
+RUN_GRID_KEYS = ("economy.token_shock", "economy.params.finance.token_sensitivity",
+                 "economy.token_leverage")
+
+#: economy-table column prefixes of the circular shares (traced, the lower bound)
+SELLER_TRACED = "circular_share_"
+VENDOR_TRACED = "vendor_circular_share_"
 
 YES, NO, INCONCLUSIVE, NOT_AVAILABLE = "yes", "no", "inconclusive", "not available"
 
@@ -141,6 +146,23 @@ class Run:
     overbuild: bool
     params: tuple[tuple[str, str], ...]  # sweep parameters other than the overbuild switch
     economy: dict[str, np.ndarray]
+    #: whether the run's sweep parameters are the file's own values (None: not recorded)
+    is_default: bool | None = None
+
+
+@dataclass
+class Failure:
+    """A planned run that did not finish (``EconomyOutOfRange``): it has no economy table."""
+
+    source: str
+    seed: int
+    case: str
+    params: tuple[tuple[str, str], ...]
+    message: str
+
+
+#: failures met by the last ``load_runs`` (reset by each call)
+FAILED: list[Failure] = []
 
 
 def _columns(path: Path) -> dict[str, np.ndarray]:
@@ -154,6 +176,24 @@ def _params(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
                         if k != OVERBUILD_KEY))
 
 
+def _is_default(params: dict[str, Any], grid: dict[str, Any],
+                defaults: dict[str, Any] | None) -> bool | None:
+    """Whether a sweep run's grid values are the file's own (None when the sweep did not
+    record them). Compared as numbers where they are numbers: 6 and 6.0 are one point."""
+    if not grid:
+        return True
+    if defaults is None:
+        return None
+    return all(key in params and _same(params[key], defaults.get(key)) for key in grid)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+    return bool(a == b)
+
+
 def _overbuild(summary: dict[str, Any]) -> bool:
     flag = summary.get("econ_strategic_overbuild")
     if flag is None:
@@ -162,7 +202,9 @@ def _overbuild(summary: dict[str, Any]) -> bool:
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
-    """Every run with an economy under ``paths`` (run or sweep directories)."""
+    """Every run with an economy under ``paths`` (run or sweep directories). Sweep runs that
+    failed are left out and listed in ``FAILED``."""
+    FAILED.clear()
     runs: list[Run] = []
     for path in paths:
         if (path / "sweep.json").exists():
@@ -170,14 +212,23 @@ def load_runs(paths: list[Path]) -> list[Run]:
             index = {r["run_id"]: r for r in pq.read_table(path / "runs.parquet").to_pylist()}
             for planned in plan["runs"]:
                 rid = planned["run_id"]
+                if index[rid].get("failed"):  # outside the exchange's range: counted, no data
+                    FAILED.append(Failure(f"{path.name}/run-{rid:06d}", int(planned["seed"]),
+                                          str(index[rid].get("case") or ""),
+                                          _params(planned.get("params", {})),
+                                          str(index[rid]["failed"])))
+                    continue
                 file = path / "economy" / f"run-{rid:06d}.parquet"
                 if not file.exists():
                     raise ReportError(f"{path}: run {rid} has no economy table ({file})")
                 row = index[rid]
                 economy = _columns(file)
+                params = planned.get("params", {})
                 runs.append(Run(f"{path.name}/run-{rid:06d}", int(planned["seed"]),
                                 str(row.get("case") or ""), _overbuild(row),
-                                _params(planned.get("params", {})), economy))
+                                _params(params), economy,
+                                _is_default(params, plan.get("grid", {}),
+                                            plan.get("defaults"))))
         elif (path / "summary.json").exists():
             file = path / "economy.parquet"
             if not file.exists():
@@ -242,9 +293,18 @@ def run_metrics(e: dict[str, np.ndarray]) -> dict[str, float]:
         "lab_avg_cost": float(e["lab_avg_cost"][-1]),
         "lab_gross_cost": float(e["lab_gross_cost"][-1]),
     }
-    for name in sorted(e):
-        if name.startswith("circular_share_"):
-            out[name] = float(e[name][-1])
+    for name in sorted(e):  # circular shares at the end: sellers' and chip vendors'
+        for prefix, role in ((SELLER_TRACED, "seller"), (VENDOR_TRACED, "vendor")):
+            if name.startswith(prefix):
+                firm = name[len(prefix):]
+                out[f"circular_share_{firm}"] = float(e[name][-1])
+                upper = e.get(("circular_upper_" if role == "seller"
+                               else "vendor_circular_upper_") + firm)
+                # runs written before the earmarked bound existed: the traced share is all
+                # there is, so it stands in for both bounds
+                out[f"circular_upper_{firm}"] = float((upper if upper is not None
+                                                       else e[name])[-1])
+                out[f"circular_role_{firm}"] = 0.0 if role == "seller" else 1.0
     return out
 
 
@@ -331,47 +391,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         },
     }
 
-    sellers = sorted({k[len("circular_share_"):] for r in t_rows + b_rows for k in r
-                      if k.startswith("circular_share_")})
-    rows_c = t_rows or b_rows
-    c_metrics: dict[str, Any] = {}
-    c_ivs = []
-    for s in sellers:
-        iv = _interval_of(rows_c, f"circular_share_{s}")
-        c_ivs.append(iv)
-        c_metrics[f"circular_share_{s}"] = {
-            "description": f"share of {s}'s compute revenue that is its own money returning",
-            **iv.as_dict()}
-    per = [threshold_verdict(iv, CIRCULAR_THRESHOLD) for iv in c_ivs]
-    if not sellers:
-        c_verdict, c_reason = INCONCLUSIVE, "no seller has a circular-revenue series"
-    elif any(v == YES for v, _ in per):
-        c_verdict = YES
-        c_reason = "; ".join(f"{s}: {r}" for s, (v, r) in zip(sellers, per, strict=True)
-                             if v == YES)
-    elif all(v == NO for v, _ in per):
-        c_verdict, c_reason = NO, f"every seller's 95% CI is below {CIRCULAR_THRESHOLD:g}"
-    elif len({r for _, r in per}) == 1:  # e.g. too few seeds for every seller
-        c_verdict, c_reason = INCONCLUSIVE, per[0][1]
-    else:
-        c_verdict = INCONCLUSIVE
-        c_reason = "; ".join(f"{s}: {r}" for s, (v, r) in zip(sellers, per, strict=True)
-                             if v == INCONCLUSIVE)
-    circular = {
-        "statement": "A material share of sellers' revenue is their own investment returning "
-                     "(circular revenue).",
-        "test": f"Per seller, the share of its compute-purchase revenue traced by the "
-                f"flow-of-funds ledger to its own money, at the end of each "
-                f"{'overbuild' if t_rows else 'counterfactual'} run; mean across seeds with "
-                f"a 95% t-interval.",
-        "rule": f"yes iff some seller's 95% CI lies entirely above {CIRCULAR_THRESHOLD:.0%}; no "
-                f"iff every seller's lies entirely below; otherwise, or with fewer than "
-                f"{MIN_SEEDS} seeds, inconclusive.",
-        "threshold": CIRCULAR_THRESHOLD,
-        "verdict": c_verdict,
-        "reason": c_reason,
-        "metrics": c_metrics,
-    }
+    circular = circular_verdict(t_rows, b_rows)
     run_h = run_verdict(runs)
     return {
         "schema": SCHEMA_VERSION,
@@ -388,6 +408,73 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         },
         "hypotheses": {"glut": glut, "buyer_gain": buyer, "circular_revenue": circular,
                        "compute_run": run_h},
+    }
+
+
+def circular_verdict(t_rows: list[dict[str, float]],
+                     b_rows: list[dict[str, float]]) -> dict[str, Any]:
+    """Circular revenue of every seller and chip vendor, as two bounds (``agents/economy/
+    circular.py``): traced through the ledger (lower) and earmarked by the deals (upper).
+    Material iff some firm's lower bound is above the threshold; immaterial iff every firm's
+    upper bound is below it; otherwise the bounds straddle it and the data cannot say."""
+    rows = t_rows or b_rows
+    firms = sorted({k[len("circular_share_"):] for r in rows for k in r
+                    if k.startswith("circular_share_")})
+    role = {f: ("vendor" if any(r.get(f"circular_role_{f}") == 1.0 for r in rows)
+                else "seller") for f in firms}
+    firms.sort(key=lambda f: (role[f], f))
+    metrics: dict[str, Any] = {}
+    lows: dict[str, tuple[str, str]] = {}
+    highs: dict[str, tuple[str, str]] = {}
+    for f in firms:
+        what = "compute" if role[f] == "seller" else "chip"
+        lo = _interval_of(rows, f"circular_share_{f}")
+        hi = _interval_of(rows, f"circular_upper_{f}")
+        metrics[f"circular_share_{f}"] = {
+            "description": f"{role[f]} {f}: share of its {what} revenue traced to its own "
+                           "money (lower bound)", "role": role[f], **lo.as_dict()}
+        metrics[f"circular_upper_{f}"] = {
+            "description": f"{role[f]} {f}: share of its {what} revenue its own investment "
+                           "could account for, as earmarked (upper bound)", "role": role[f],
+            **hi.as_dict()}
+        lows[f] = threshold_verdict(lo, CIRCULAR_THRESHOLD)
+        highs[f] = threshold_verdict(hi, CIRCULAR_THRESHOLD)
+    if not firms:
+        verdict, reason = INCONCLUSIVE, "no seller or vendor has a circular-revenue series"
+    elif any(v == YES for v, _ in lows.values()):
+        verdict = YES
+        reason = "; ".join(f"{f} traced share: {r}" for f, (v, r) in lows.items() if v == YES)
+    elif all(v == NO for v, _ in highs.values()):
+        verdict = NO
+        reason = f"every firm's earmarked (upper-bound) 95% CI is below {CIRCULAR_THRESHOLD:g}"
+    elif len({r for _, r in highs.values()}) == 1 and highs[firms[0]][0] == INCONCLUSIVE \
+            and "seeds" in highs[firms[0]][1]:
+        verdict, reason = INCONCLUSIVE, highs[firms[0]][1]  # too few seeds for every firm
+    else:
+        verdict = INCONCLUSIVE
+        reason = "; ".join(
+            f"{f}: traced {_fmt(metrics[f'circular_share_{f}']['mean'])}, earmarked "
+            f"{_fmt(metrics[f'circular_upper_{f}']['mean'])}"
+            for f in firms if highs[f][0] != NO)
+        reason = (f"the bounds straddle {CIRCULAR_THRESHOLD:g} ({reason}): how much of that "
+                  "money came back depends on whether it is fungible or earmarked")
+    return {
+        "statement": "A material share of sellers' or chip vendors' revenue is their own "
+                     "investment returning (circular revenue).",
+        "test": f"Per firm (sellers: compute revenue; chip vendors: chip revenue), at the end "
+                f"of each {'overbuild' if t_rows else 'counterfactual'} run, two bounds on the "
+                "share that is the firm's own money returning: traced pro rata through the "
+                "flow-of-funds ledger (lower) and earmarked, every dollar it invested in its "
+                "customers (equity, vendor financing, warrants) counted as returning (upper); "
+                "mean across seeds with a 95% t-interval.",
+        "rule": f"yes iff some firm's lower bound has a 95% CI entirely above "
+                f"{CIRCULAR_THRESHOLD:.0%}; no iff every firm's upper bound has a 95% CI "
+                f"entirely below it; otherwise, or with fewer than {MIN_SEEDS} seeds, "
+                "inconclusive.",
+        "threshold": CIRCULAR_THRESHOLD,
+        "verdict": verdict,
+        "reason": reason,
+        "metrics": metrics,
     }
 
 
@@ -423,17 +510,36 @@ class RunOutcome:
     run: bool
     first_recovery: float
     last_recovery: float
+    #: weeks from the shock until the token is first more than RUN_DRAWDOWN below its peak
+    #: to date (NaN: it never is): how fast a sale turns into a collapse
+    weeks_to_collapse: float = math.nan
 
 
 def _last(e: dict[str, np.ndarray], key: str) -> float:
     return float(e[key][-1]) if key in e and len(e[key]) else math.nan
 
 
+def leverage_axis(runs: list[Run]) -> str:
+    """Which leverage the runs vary: ``holders`` (their borrowed leverage, ``token_leverage``,
+    acting through margin calls) when any run has some, else ``capital`` (the spread a token
+    collapse adds to sellers' cost of debt, ``token_sensitivity``)."""
+    for r in runs:
+        lev = r.economy.get("token_leverage")
+        if lev is not None and len(lev) and float(lev[0]) > 0:
+            return "holders"
+    return "capital"
+
+
 def run_outcomes(runs: list[Run]) -> list[RunOutcome]:
     """Every run with a traded token, with the run rule applied: drawdown above
     ``RUN_DRAWDOWN`` and GW ordered after the shock more than ``RUN_CAPACITY_CUT`` below the
-    same seed's run without the token channel. Without such a reference the capacity part
-    cannot be tested and the run counts on the drawdown alone (``capacity_cut`` None)."""
+    same seed's reference run. The reference depends on the leverage axis
+    (``leverage_axis``): for holders' borrowed leverage, the same seed with neither shock nor
+    leverage (and the same token channel); for the capital channel, the same seed without the
+    channel (leverage 0, where the token cannot move capacity). Without a reference the
+    capacity part cannot be tested and the run counts on the drawdown alone (``capacity_cut``
+    None)."""
+    axis = leverage_axis(runs)
     rows = []
     for r in runs:
         e = r.economy
@@ -441,18 +547,27 @@ def run_outcomes(runs: list[Run]) -> list[RunOutcome]:
             continue
         start = int(e["token_shock_period"][0]) if "token_shock_period" in e else 0
         price = e["token_price"]
-        rows.append((r, float(e["token_shock"][0]), float(e["token_sensitivity"][0]),
+        channel = float(e["token_sensitivity"][0])
+        held = float(e["token_leverage"][0]) if "token_leverage" in e else 0.0
+        lev = held if axis == "holders" else channel
+        fallen = np.nonzero(price < (1.0 - RUN_DRAWDOWN) * np.maximum.accumulate(price))[0]
+        weeks = float(fallen[0] - start) if fallen.size else math.nan
+        rows.append((r, float(e["token_shock"][0]), lev, channel,
                      float(price[-1]), 1.0 - float(price[-1]) / float(np.max(price)),
-                     float(np.sum(e["builds_gw"][start:]))))
-    reference = {r.seed: b for r, _, lev, _, _, b in rows if lev == 0.0}
+                     float(np.sum(e["builds_gw"][start:])), weeks))
+    if axis == "holders":
+        reference = {(r.seed, ch): b for r, shock, lev, ch, _, _, b, _ in rows
+                     if lev == 0.0 and shock == 0.0}
+    else:
+        reference = {(r.seed, 0.0): b for r, _, lev, _, _, _, b, _ in rows if lev == 0.0}
     out = []
-    for r, shock, lev, final, dd, builds in rows:
-        ref = reference.get(r.seed)
+    for r, shock, lev, ch, final, dd, builds, weeks in rows:
+        ref = reference.get((r.seed, ch if axis == "holders" else 0.0))
         cut = None if ref is None else bool(builds < ref * (1.0 - RUN_CAPACITY_CUT))
         out.append(RunOutcome(shock, lev, r.seed, final, dd, builds, cut,
                               dd > RUN_DRAWDOWN and cut is not False,
                               _last(r.economy, "token_first_decile_recovery"),
-                              _last(r.economy, "token_last_decile_recovery")))
+                              _last(r.economy, "token_last_decile_recovery"), weeks))
     return out
 
 
@@ -470,6 +585,8 @@ def run_cells(outcomes: list[RunOutcome]) -> list[dict[str, Any]]:
         out.append({"shock": shock, "leverage": lev, "runs": k, "n": n, "probability": k / n,
                     "low": low, "high": high, "collapses": collapses,
                     "mean_final_price": float(np.mean([o.final_price for o in group])),
+                    "mean_weeks_to_collapse": _nanmean(np.asarray(
+                        [o.weeks_to_collapse for o in group], dtype=np.float64)),
                     "seeds": sorted(o.seed for o in group)})
     return out
 
@@ -521,14 +638,23 @@ def run_verdict(runs: list[Run]) -> dict[str, Any]:
             "description": "first movers' recovery minus last movers', per run",
             **t_interval([o.first_recovery - o.last_recovery for o in outcomes]).as_dict()},
     }
+    axis = leverage_axis(runs)
+    if axis == "holders":
+        lev_text = ("leverage: token holders' borrowed leverage, debt / equity, acting through "
+                    "margin calls")
+        ref_text = "same seed with neither shock nor leverage"
+    else:
+        lev_text = "leverage: the spread a full token collapse adds to sellers' cost of debt"
+        ref_text = ("same seed without the token channel (leverage 0, where the token cannot "
+                    "move capacity)")
     out: dict[str, Any] = {
         "statement": statement,
-        "test": "Each run of the shock x leverage grid (leverage: the spread a full token "
-                "collapse adds to sellers' cost of debt) is a run iff the token's final price "
-                f"is more than {RUN_DRAWDOWN:.0%} below its peak and the cluster GW ordered "
-                f"from the shock on are more than {RUN_CAPACITY_CUT:.0%} below those of the "
-                "same seed without the token channel (leverage 0, where the token cannot move "
-                "capacity). Per cell, the share of seeds that ran, with a 95% Wilson interval.",
+        "axis": axis,
+        "test": f"Each run of the shock x leverage grid ({lev_text}) is a run iff the token's "
+                f"final price is more than {RUN_DRAWDOWN:.0%} below its peak and the cluster "
+                f"GW ordered from the shock on are more than {RUN_CAPACITY_CUT:.0%} below "
+                f"those of the {ref_text}. Per cell, the share of seeds that ran, with a 95% "
+                "Wilson interval.",
         "rule": f"yes iff some cell's interval lies entirely above {RUN_TIPPING:g}; no iff "
                 f"every cell's lies entirely below; otherwise, or with fewer than {MIN_SEEDS} "
                 "seeds in a cell, inconclusive. The tipping point per leverage is the smallest "
@@ -540,6 +666,7 @@ def run_verdict(runs: list[Run]) -> dict[str, Any]:
         "tipping_point": tipping,
         "outcomes": [{"shock": o.shock, "leverage": o.leverage, "seed": o.seed,
                       "final_price": o.final_price, "drawdown": o.drawdown,
+                      "weeks_to_collapse": o.weeks_to_collapse,
                       "builds_after_shock_gw": o.builds_after, "capacity_cut": o.capacity_cut,
                       "run": o.run} for o in outcomes],
         "metrics": metrics,
@@ -655,21 +782,28 @@ def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str
         "The lab's net cost per GPU-hour used, to date, by arm."))
 
     metrics = v["hypotheses"]["circular_revenue"]["metrics"]
-    if metrics:
-        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=90)
-        names = [k[len("circular_share_"):] for k in metrics]
-        means = [metrics[k]["mean"] or 0.0 for k in metrics]
-        err = [[(m["mean"] - m["low"]) if m["low"] is not None else 0.0 for m in
-                metrics.values()],
-               [(m["high"] - m["mean"]) if m["high"] is not None else 0.0 for m in
-                metrics.values()]]
-        ax.bar(names, means, yerr=err, capsize=4, color="C2")
+    firms = [k[len("circular_share_"):] for k in metrics if k.startswith("circular_share_")]
+    if firms:
+        fig, ax = plt.subplots(figsize=(8, 3.8), dpi=90)
+        x = np.arange(len(firms))
+        for offset, key, label, color in ((-0.2, "circular_share_", "traced (lower bound)",
+                                           "C2"),
+                                          (0.2, "circular_upper_", "earmarked (upper bound)",
+                                           "C4")):
+            ms = [metrics[key + f] for f in firms]
+            means = [m["mean"] or 0.0 for m in ms]
+            err = [[(m["mean"] - m["low"]) if m["low"] is not None else 0.0 for m in ms],
+                   [(m["high"] - m["mean"]) if m["high"] is not None else 0.0 for m in ms]]
+            ax.bar(x + offset, means, width=0.4, yerr=err, capsize=3, color=color,
+                   label=label)
+        ax.set_xticks(x, [f"{f}\n({metrics['circular_share_' + f].get('role', 'seller')})"
+                          for f in firms], fontsize=8)
         ax.axhline(CIRCULAR_THRESHOLD, color="grey", ls="--", lw=0.8, label="threshold")
-        ax.set_ylabel("circular share of revenue")
+        ax.set_ylabel("own money in revenue")
         ax.legend(loc="best", fontsize=8)
         made.append(_save(fig, out, "circular.png",
-            "Circular revenue share per seller, mean with 95% "
-            "t-interval across seeds."))
+            "Circular revenue per seller and chip vendor: traced (lower bound) and "
+            "earmarked (upper bound) shares, mean with 95% t-interval across seeds."))
     return made
 
 
@@ -729,18 +863,23 @@ def markdown(v: dict[str, Any], pictures: list[tuple[str, str]]) -> str:
                              f"{_ci(m['counterfactual'])} |")
         if key == "compute_run" and hyp.get("cells"):
             lines += ["| shock | leverage | runs / seeds | P(run) [95% Wilson] | token "
-                      "collapses (drawdown only) | mean final token price |",
-                      "| --- | --- | --- | --- | --- | --- |"]
+                      "collapses (drawdown only) | weeks from shock to collapse (mean of "
+                      "collapses) | mean final token price |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
             for c in hyp["cells"]:
+                weeks = c.get("mean_weeks_to_collapse", math.nan)
                 lines.append(f"| {c['shock']:g} | {c['leverage']:g} | {c['runs']} / {c['n']} "
                              f"| {c['probability']:.2f} [{c['low']:.2f}, {c['high']:.2f}] | "
-                             f"{c['collapses']} / {c['n']} | {c['mean_final_price']:.4g} |")
+                             f"{c['collapses']} / {c['n']} | {_fmt(weeks)} | "
+                             f"{c['mean_final_price']:.4g} |")
             tips = ", ".join(f"leverage {k}: {'none in the grid' if t is None else f'{t:g}'}"
                              for k, t in hyp["tipping_point"].items())
+            why = ("At leverage 0 the token cannot move capacity, so a collapse there is not "
+                   "a compute run: those runs are the reference." if hyp.get("axis") != "holders"
+                   else "The reference is the same seed with neither shock nor leverage, so "
+                   "that cell cannot run by construction.")
             lines += ["", f"Tipping point (smallest shock with P(run) > "
-                          f"{hyp['threshold']:g}): {tips}. At leverage 0 the token cannot "
-                          "move capacity, so a collapse there is not a compute run: those "
-                          "runs are the reference.", ""]
+                          f"{hyp['threshold']:g}): {tips}. {why}", ""]
         if key != "glut" and hyp["metrics"]:
             lines += ["| metric | mean [95% CI] |", "| --- | --- |"]
             for name, m in hyp["metrics"].items():
@@ -809,27 +948,58 @@ def html(md: str, out: Path) -> str:
 def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict[str, Any]:
     """Read the runs under ``paths``, write ``report.md``, ``report.html``, ``verdicts.json``
     (and the PNGs) to ``out``; returns the verdicts."""
+    from scenarios.sensitivity import sensitivity, sensitivity_chart, sensitivity_markdown
+
     runs = load_runs(paths)
-    settings = {tuple(kv for kv in r.params if kv[0] not in RUN_GRID_KEYS) for r in runs}
-    if len(settings) > 1:  # pooling them would mix different models in one interval
-        shown = "; ".join(", ".join(f"{k}={v}" for k, v in s) or "(none)"
-                          for s in sorted(settings))
-        raise ReportError(f"the runs differ in parameters other than the overbuild switch "
-                          f"({shown}); report one parameter set at a time")
-    v = verdicts(runs)
+    settings = {_setting(r) for r in runs}
+    grid = None
+    headline = runs
+    if len(settings) > 1:  # a sweep grid: one verdict per point, never pooled across points
+        if any(r.is_default is None for r in runs):
+            shown = "; ".join(", ".join(f"{k}={v}" for k, v in s) or "(none)"
+                              for s in sorted(settings))
+            raise ReportError(f"the runs differ in parameters other than the overbuild "
+                              f"switch ({shown}) and do not say which are the file's own "
+                              "values; report one parameter set at a time")
+        grid = sensitivity(runs, _setting, list(FAILED))
+        headline = [r for r in runs if r.is_default]
+    v = verdicts(headline)
+    if grid is not None:
+        v["sensitivity"] = grid
+        if not headline:
+            for hyp in ("glut", "buyer_gain", "circular_revenue"):
+                v["hypotheses"][hyp]["verdict"] = INCONCLUSIVE
+                v["hypotheses"][hyp]["reason"] = ("the sweep has no grid point at the file's "
+                                                  "own values; see the sensitivity table")
     out.mkdir(parents=True, exist_ok=True)
-    pictures = charts(runs, v, out) + run_chart(v, out) if with_charts else []
+    pictures: list[tuple[str, str]] = []
+    if with_charts:
+        pictures = (charts(headline, v, out) if headline else []) + run_chart(v, out)
+        if grid is not None:
+            pictures += sensitivity_chart(grid, out)
     md = markdown(v, pictures)
+    if grid is not None:
+        md = md.rstrip() + "\n\n" + sensitivity_markdown(grid)
     (out / "report.md").write_text(md)
     (out / "report.html").write_text(html(md, out))
     write_json(v, out / "verdicts.json")
     return v
 
 
+def _setting(r: Run) -> tuple[tuple[str, str], ...]:
+    """A run's parameter set, less the compute-run grid (reported cell by cell on its own)."""
+    return tuple(kv for kv in r.params if kv[0] not in RUN_GRID_KEYS)
+
+
 def format_verdicts(v: dict[str, Any]) -> str:
-    """The lines ``cmx`` prints: one per hypothesis."""
-    return "\n".join(f"  {key}: {hyp['verdict']} ({hyp['reason']})"
-                     for key, hyp in v["hypotheses"].items())
+    """The lines ``cmx`` prints: one per hypothesis (and the glut's sensitivity, if swept)."""
+    lines = [f"  {key}: {hyp['verdict']} ({hyp['reason']})"
+             for key, hyp in v["hypotheses"].items()]
+    if "sensitivity" in v:
+        from scenarios.sensitivity import format_sensitivity
+
+        lines.append(format_sensitivity(v["sensitivity"]))
+    return "\n".join(lines)
 
 
 def _save(fig: Any, out: Path, name: str, caption: str) -> tuple[str, str]:

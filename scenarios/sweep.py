@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from scenarios import runner
 from scenarios.artifacts import facts_table, index_row
-from scenarios.config import Loaded, ScenarioError, load_raw
+from scenarios.config import Loaded, ScenarioError, load_raw, resolved_value
+from scenarios.economy_driver import EconomyOutOfRange
 from scenarios.outputs import TABLES, runs_index, write_json, write_parquet
 
 
@@ -43,6 +44,9 @@ class Plan:
     case: str | None
     runs: list[PlannedRun]
     grid: dict[str, list[Any]]
+    #: each grid key's value in the file as shipped (with defaults filled in), so a report can
+    #: find the grid point that is the scenario itself
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -65,7 +69,8 @@ def plan(raw: dict[str, Any], where: str, case: str | None, seeds: int | None,
         for i in range(n_seeds):
             runs.append(PlannedRun(run_id, i, first_seed + i, point))
             run_id += 1
-    return Plan(raw, where, case, runs, dict(sweep.grid))
+    defaults = {key: resolved_value(base, key) for key in sweep.grid}
+    return Plan(raw, where, case, runs, dict(sweep.grid), defaults)
 
 
 def plan_with_cases(raw: dict[str, Any], where: str, case: str | None, extra: list[str],
@@ -80,7 +85,25 @@ def plan_with_cases(raw: dict[str, Any], where: str, case: str | None, extra: li
         other = plan(raw, where, name, seeds, base_seed)
         for r in other.runs:
             runs.append(PlannedRun(len(runs), r.iteration, r.seed, r.params, name))
-    return Plan(raw, where, case, runs, first.grid)
+    return Plan(raw, where, case, runs, first.grid, first.defaults)
+
+
+def plan_compare(raw: dict[str, Any], where: str, cases: list[str], seeds: int,
+                 base_seed: int | None, overrides: dict[str, Any]) -> Plan:
+    """What ``cmx run`` does with a file that has a ``[compare]`` section: the file as it
+    stands, then each of ``cases``, every one on the same ``seeds`` seeds (the file's seed
+    first) with the same ``overrides``. No sweep grid: a comparison is one parameter set.
+    Every run is validated before any is dispatched."""
+    if seeds < 1:
+        raise ScenarioError(f"{where}: need at least one seed")
+    base = load_raw(raw, where, None, overrides)
+    first = base_seed if base_seed is not None else base.scenario.scenario.seed
+    runs: list[PlannedRun] = []
+    for case in [None, *cases]:
+        load_raw(raw, where, case, overrides)
+        for i in range(seeds):
+            runs.append(PlannedRun(len(runs), i, first + i, dict(overrides), case))
+    return Plan(raw, where, None, runs, {})
 
 
 def run_batch(raw: dict[str, Any], where: str, case: str | None,
@@ -94,7 +117,15 @@ def run_batch(raw: dict[str, Any], where: str, case: str | None,
     for planned in batch:
         run_case = planned.case if planned.case is not None else case
         loaded: Loaded = load_raw(raw, where, run_case, planned.params)
-        result = runner.run(loaded, planned.seed, planned.run_id)
+        try:
+            result = runner.run(loaded, planned.seed, planned.run_id)
+        except EconomyOutOfRange as exc:  # recorded, not fatal: other points still run
+            out.append((planned.run_id, {}, {"seed": planned.seed, "iteration":
+                                             planned.iteration, "run_id": planned.run_id,
+                                             "case": run_case or "",
+                                             "failed": str(exc), "wall_s": 0.0,
+                                             **planned.params}))
+            continue
         tables = dict(result.tables)
         facts = facts_table(loaded, result)
         tables["stylized_facts"] = facts.add_column(
@@ -126,6 +157,30 @@ def execute_serial(p: Plan, per_task: int, progress: Progress | None = None) -> 
         results.extend(done)
         if progress:
             progress(len(done))
+    return results
+
+
+def execute_pool(p: Plan, per_task: int, workers: int,
+                 progress: Progress | None = None) -> list:
+    """Run the plan on ``workers`` local processes (``concurrent.futures``): no scheduler to
+    start, so a handful of runs on a laptop pays no cluster start-up. Results are written by
+    run id, so the bytes are those of a serial run."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if workers <= 1:
+        return execute_serial(p, per_task, progress)
+    results = []
+    # spawn: a worker starts from a clean interpreter, never from a copy of the caller's state
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_batch, p.raw, p.where, p.case, batch)
+                   for batch in batches(p.runs, per_task)]
+        for future in as_completed(futures):
+            done = future.result()
+            results.extend(done)
+            if progress:
+                progress(len(done))
     return results
 
 
@@ -195,7 +250,7 @@ def write_sweep(out: Path, p: Plan, results: list) -> pa.Table:
     rows = [{k: v for k, v in row.items() if k != "wall_s"} for _, _, row in results]
     index = runs_index(rows)
     write_parquet(index, out / "runs.parquet")
-    write_json({"file": p.where, "case": p.case, "grid": p.grid,
+    write_json({"file": p.where, "case": p.case, "grid": p.grid, "defaults": p.defaults,
                 "runs": [{"run_id": r.run_id, "seed": r.seed, "params": r.params,
                           **({"case": r.case} if r.case is not None else {})}
                          for r in p.runs]}, out / "sweep.json")

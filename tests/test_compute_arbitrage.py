@@ -267,8 +267,8 @@ def test_deterministic_by_seed(tmp_path, capsys) -> None:  # noqa: ANN001
     outs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        assert main(["run", "compute_glut", "--no-progress", "--no-charts", "--no-report",
-                     "--out", str(out), "--set", "scenario.duration=780.0"]) == 0
+        assert main(["run", "compute_glut", "--seed", "1", "--no-progress", "--no-charts",
+                     "--no-report", "--out", str(out), "--set", "scenario.duration=780.0"]) == 0
         outs.append(json.loads((out / "summary.json").read_text()))
     capsys.readouterr()
     assert outs[0] == outs[1]

@@ -13,7 +13,8 @@ WEEKS = 156  # 3 years: contracted GW diverge between the cases in the third
 
 def run_case(tmp_path, case: str | None, capsys) -> tuple[dict, str, list]:  # noqa: ANN001
     out = tmp_path / (case or "glut")
-    args = ["run", "compute_glut", "--no-progress", "--no-charts", "--out", str(out),
+    args = ["run", "compute_glut", "--seed", "1", "--no-progress", "--no-charts", "--out",
+            str(out),
             "--set", f"scenario.duration={60.0 * WEEKS}"]
     if case:
         args += ["--case", case]

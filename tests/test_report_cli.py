@@ -25,11 +25,16 @@ def cmx(*argv: str) -> int:
     return args.handler(args)
 
 
-def small_glut(tmp_path: Path, weeks: int) -> Path:
-    """compute_glut cut to ``weeks`` simulated weeks (one per 60 virtual seconds)."""
+def small_glut(tmp_path: Path, weeks: int, grid: str = "") -> Path:
+    """compute_glut cut to ``weeks`` simulated weeks (one per 60 virtual seconds), with its
+    sweep grid replaced by ``grid`` (TOML lines of ``[sweep.grid]``; none by default)."""
     text = (PACKAGE_DIR / "compute_glut.toml").read_text()
     text = text.replace("duration = 24960.0", f"duration = {weeks * 60.0}")
     assert f"duration = {weeks * 60.0}" in text
+    head, sep, tail = text.partition("[sweep.grid]\n")
+    assert sep, "compute_glut ships a sweep grid"
+    rest = tail.split("\n\n", 1)[1] if "\n\n" in tail else ""
+    text = head + (sep + grid + "\n\n" if grid else "") + rest
     path = tmp_path / "glut.toml"
     path.write_text(text)
     return path
@@ -94,14 +99,14 @@ def test_sweep_over_both_cases_writes_the_report(tmp_path: Path, capsys) -> None
 def test_run_writes_a_report_unless_told_not_to(tmp_path: Path, capsys) -> None:
     scenario = small_glut(tmp_path, 12)
     out = tmp_path / "run"
-    assert cmx("run", str(scenario), "--no-progress", "--out", str(out)) == 0
+    assert cmx("run", str(scenario), "--seed", "1", "--no-progress", "--out", str(out)) == 0
     assert "glut: inconclusive" in capsys.readouterr().out  # one seed decides nothing
     v = check_verdicts(out / "report" / "verdicts.json")
     assert v["hypotheses"]["buyer_gain"]["verdict"] == "inconclusive"
     assert_self_contained((out / "report" / "report.html").read_text())
     bare = tmp_path / "bare"
-    assert cmx("run", str(scenario), "--no-progress", "--no-charts", "--no-report", "--out",
-               str(bare)) == 0
+    assert cmx("run", str(scenario), "--seed", "1", "--no-progress", "--no-charts",
+               "--no-report", "--out", str(bare)) == 0
     assert (bare / "economy.parquet").exists() and not (bare / "report").exists()
     # a run without an economy cannot be reported on
     plain = tmp_path / "plain"

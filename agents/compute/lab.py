@@ -12,6 +12,14 @@ its share of the demand curve. Every wake-up it
 Whether it commits beyond its own demand (``strategic_overbuild``) is a parameter of the
 economy's take-or-pay programme, read through the view; hedging is done by its futures desk
 (``HedgeDesk``), a separately capitalised account.
+
+**Token buy-backs.** Where the compute-credit token trades and ``buyback_share`` > 0, at its
+first wake-up of each period the lab bids for its own tokens with ``buyback_share`` of the
+cash it holds beyond ``buyback_reserve_usd`` (``buyback_budget``), at ``buyback_price`` times
+par: it retires a claim on $1 of its compute for less than $1 when it has spare cash, and its
+bid is a floor under the token in a run. The economy retires (burns) what it bought at the
+period's close and records the cash leaving it (``token_buyback``). The bid's cash is kept out
+of the GPU-hour ladder, so the lab never bids for compute with money its buy-back reserved.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import msgspec
 
 from agents.compute.base import PerishableSeller
 from agents.compute.ladder import bid_ladder
+from agents.economy.compute_token import buyback_budget
 from exchange.core.messages import BUY, SELL
 
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -32,11 +41,44 @@ class LabParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     markup: Annotated[float, msgspec.Meta(ge=0)] = 0.25
     dump_by: Fraction = 0.8
     steps: Annotated[int, msgspec.Meta(ge=2)] = 12
+    #: share of its spare cash the lab bids each period to buy its tokens back (0: never)
+    buyback_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    #: cash the lab keeps for itself before buying any token back, USD
+    buyback_reserve_usd: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    #: the buy-back bid, as a share of par
+    buyback_price: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.9
 
 
 class FrontierLab(PerishableSeller):
     Params = LabParams
     listens = False
+    #: micro-USD the period's buy-back bid reserved (the driver cancels it at the close)
+    buyback_reserved: int = 0
+
+    def on_period(self, period: int) -> None:
+        super().on_period(period)
+        self.buyback_reserved = 0
+        self.buy_back()
+
+    def buy_back(self) -> None:
+        """Bid for the lab's tokens with its spare cash (nothing without a token market)."""
+        view = self.view
+        assert view is not None
+        p: LabParams = self.params
+        name = view.token_instrument()
+        if p.buyback_share <= 0 or name is None:
+            return
+        client = self.client
+        spec = client.instrument(name)
+        budget = buyback_budget(client.free_cash() / 1e6, p.buyback_reserve_usd,
+                                p.buyback_share)
+        ticks = max(1, int(round(view.token_params().par * p.buyback_price
+                                 / float(spec.tick_size))))
+        per_lot = ticks * spec.tick_value  # micro-USD
+        lots = int(budget * 1e6 // per_lot)
+        if lots > 0:
+            client.place(name, BUY, lots, ticks)
+            self.buyback_reserved = lots * per_lot
 
     def act(self, phase: float) -> None:
         view = self.view
@@ -51,7 +93,7 @@ class FrontierLab(PerishableSeller):
         spec = client.instrument(self.instrument)
         # the lab trades only this instrument, so once the cancel just sent is processed
         # (before the new bids, in order) all its cash is free
-        cash = client.cash()
+        cash = max(0, client.cash() - self.buyback_reserved)
         ladder = bid_ladder(lambda price: view.demand_lots(price, self.entity),
                             view.reference_price(), held, self.tick, spec.tick_value, cash)
         for ticks, lots in ladder:

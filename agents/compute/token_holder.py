@@ -23,6 +23,19 @@ overwhelm the market.
 
 Both trade from their own accounts, outside the economy's flow-of-funds ledger (like hedge
 desks): their cash is theirs, not an entity's.
+
+**Redemption.** When the lab honours redemptions (``view.redemption_open()``), a holder that
+runs first asks to redeem its whole position at the lab's endpoints for compute; the economy
+serves requests at the period's close, first come first served, out of the GPU-hours the lab
+holds. What is not honoured the holder sells on the descending clock from the next wake-up.
+
+**Borrowed leverage.** With ``view.token_leverage()`` = L > 0 a holder bought its position with
+debt ``L / (1 + L)`` of its value at par (``holder_debt``), owed to a lender outside the model.
+Sale proceeds stay in its account and repay the debt, so its net debt is the initial debt less
+its cash. Every wake-up, whether or not it runs, it marks its position to the last traded
+price; when its equity is below ``view.token_maintenance()`` of the position, the lender forces
+the sale ``margin_call_sale`` says (at the descending clock's ask). Forced sales need no signal:
+a falling price makes them, and they make the price fall.
 """
 
 from __future__ import annotations
@@ -32,7 +45,12 @@ from typing import Annotated
 import msgspec
 
 from agents.compute.base import EconomyAgent
-from agents.economy.compute_token import holder_sigma, should_redeem
+from agents.economy.compute_token import (
+    holder_debt,
+    holder_sigma,
+    margin_call_sale,
+    should_redeem,
+)
 from exchange.core.messages import BUY, SELL
 
 
@@ -61,6 +79,10 @@ class TokenHolder(EconomyAgent):
         self.ran_period = -1
         self.asks = 0  # wake-ups spent selling: the ask steps down with each
         self.last_signal = float("nan")
+        self.requested = False  # asked the lab's endpoints to redeem (once, when it runs)
+        self.debt_usd: float | None = None  # set at the first wake-up, once bound
+        self.margin_calls = 0  # wake-ups on which the lender forced a sale
+        self.forced_lots = 0  # lots offered in forced sales
 
     def decide(self, theta: float, eps: float, observed_large: float) -> bool:
         """Apply ``should_redeem`` to the signal ``theta + sigma * eps``. Kept apart from the
@@ -88,25 +110,66 @@ class TokenHolder(EconomyAgent):
             self.running = True
             self.ran_period = period
 
+    def lot(self) -> float:
+        """Tokens per lot of the instrument."""
+        return float(self.client.instrument(self.instrument).lot_size)
+
+    def net_debt(self) -> float:
+        """USD still owed: the initial debt less the sale proceeds held (which repay it)."""
+        view = self.view
+        assert view is not None
+        if self.debt_usd is None:
+            self.debt_usd = holder_debt(self.params.tokens * self.lot(),
+                                        view.token_params().par, view.token_leverage())
+        return max(0.0, self.debt_usd - self.client.cash() / 1e6)
+
+    def forced_sale_lots(self, held: int, price: float) -> int:
+        """Lots the lender forces this holder to sell at ``price`` (0 while its margin
+        holds), from the pure ``margin_call_sale``."""
+        view = self.view
+        assert view is not None
+        debt = self.net_debt()
+        if debt <= 0 or held <= 0:
+            return 0
+        lot = self.lot()
+        tokens = margin_call_sale(held * lot, price, debt, view.token_maintenance())
+        return min(held, int(-(-tokens // lot)))
+
     def act(self, phase: float) -> None:
-        if not self.running:
-            return
         view = self.view
         assert view is not None
         client = self.client
-        client.cancel_all(self.instrument)
-        held = client.holding(self.base)
+        if self.running and view.redemption_open() and not self.requested:
+            self.requested = True  # wait for the close: the lab serves requests there
+            client.cancel_all(self.instrument)
+            view.request_redemption(self.agent_id, client.holding(self.base))
+            return
+        held = client.holding(self.base) - view.redemption_pending(self.agent_id)
         if held <= 0:
             return
+        sell = held if self.running else 0
+        if not self.running:
+            last = client.last_price(self.instrument)
+            mark = last * self.tick if last is not None else view.token_price()
+            forced = self.forced_sale_lots(held, mark)
+            if forced <= 0:
+                self.asks = 0  # margin restored: the next forced sale starts at the last price
+                return
+            self.margin_calls += 1
+            self.forced_lots += forced
+            sell = forced
+        client.cancel_all(self.instrument)
         p: HolderParams = self.params
         self.asks += 1
         last = view.token_price()
         price = last * max(0.0, 1.0 - p.run_discount * self.asks)
-        client.place(self.instrument, SELL, held, self.to_ticks(price))
+        client.place(self.instrument, SELL, sell, self.to_ticks(price))
 
     def metrics(self) -> dict[str, float]:
         return {"ran": float(getattr(self, "running", False)),
-                "ran_period": float(getattr(self, "ran_period", -1))}
+                "ran_period": float(getattr(self, "ran_period", -1)),
+                "margin_calls": float(getattr(self, "margin_calls", 0)),
+                "forced_lots": float(getattr(self, "forced_lots", 0))}
 
 
 class DealerParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

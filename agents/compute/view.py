@@ -4,8 +4,11 @@ An agent's targets (how many GPU-hours its end users want at a price, how many k
 needs for next period, the marginal cost it may dump down to, its exposure to hedge) are
 economy state, not market data, so they do not belong on the ``Client``. The economy driver
 implements this interface and gives it to each strategic agent once, before the run starts.
-Every method is a pure read of the current period's plan: an agent cannot change the economy
-through it, and two agents asking the same question at the same instant get the same answer.
+Every method but one is a pure read of the current period's plan: an agent cannot change the
+economy through it, and two agents asking the same question at the same instant get the same
+answer. The exception is ``request_redemption``: redeeming a compute-credit token happens at the
+lab's endpoints, not on the exchange, so a holder asks the economy, which serves requests at the
+period's close.
 """
 
 from __future__ import annotations
@@ -96,3 +99,31 @@ class EconomyView(ABC):
     def token_params(self) -> TokenParams:
         """The token's calibration (payoffs, signal noise), as the economy uses it."""
         return TokenParams()
+
+    def token_instrument(self) -> str | None:
+        """Name of the token's spot instrument (None: no token market)."""
+        return None
+
+    def token_leverage(self) -> float:
+        """Holders' borrowed leverage, debt / equity, at the start (0: no debt)."""
+        return 0.0
+
+    def token_maintenance(self) -> float:
+        """Equity share of a holder's position below which its lender forces a sale."""
+        return 0.15
+
+    def redemption_open(self) -> bool:
+        """Whether the lab honours redemptions of tokens for compute at its endpoints."""
+        return False
+
+    # The one request a view takes: redemption happens at the lab's endpoints, not on the
+    # exchange, so a holder asks the economy for it. The economy decides at the period's
+    # close what it honours (first come, first served, out of the lab's GPU-hours).
+    def request_redemption(self, holder: int, lots: int) -> None:
+        """Ask to redeem ``lots`` token lots of account ``holder`` at this period's close
+        (replacing any earlier request of the same holder this period)."""
+        return None
+
+    def redemption_pending(self, holder: int) -> int:
+        """Token lots ``holder`` has asked to redeem this period, not yet served."""
+        return 0

@@ -175,6 +175,7 @@ class TokenState(msgspec.Struct, kw_only=True):
     supply: float
     issued: float = 0.0
     redeemed: float = 0.0
+    bought_back: float = 0.0
 
     def issue(self, tokens: float) -> None:
         if tokens < 0:
@@ -182,9 +183,66 @@ class TokenState(msgspec.Struct, kw_only=True):
         self.supply += tokens
         self.issued += tokens
 
+    def buy_back(self, tokens: float) -> None:
+        """The lab bought ``tokens`` back on the market and retired them."""
+        tokens = min(max(tokens, 0.0), self.supply)
+        self.supply -= tokens
+        self.bought_back += tokens
+
     def redeem(self, tokens: float, spot_price: float, p: TokenParams) -> float:
         """Burn ``tokens`` against compute; returns the GPU-hours the lab owes for them."""
         tokens = min(max(tokens, 0.0), self.supply)
         self.supply -= tokens
         self.redeemed += tokens
         return tokens * p.par / spot_price if spot_price > 0 else 0.0
+
+
+# -- leverage, redemption and buy-backs ------------------------------------------------------------
+
+
+def margin_call_sale(tokens: float, price: float, debt: float, maintenance: float) -> float:
+    """Tokens a leveraged holder must sell at ``price`` so that its equity is again at least
+    ``maintenance`` of its position's value, the sale proceeds repaying ``debt``.
+
+    Equity after selling ``q`` is ``(T - q) p - (D - q p)``; it must be at least
+    ``m (T - q) p``, which holds iff ``q p m >= D - T p (1 - m)``. So nothing is sold while
+    ``T p (1 - m) >= D``; otherwise ``q = (D - T p (1 - m)) / (p m)``, capped at the whole
+    position (the lender takes everything and bears what is left of the debt). This is the
+    channel through which leverage turns a price fall into forced sales, whatever the holder's
+    own view of the fundamental."""
+    if tokens <= 0 or debt <= 0:
+        return 0.0
+    if not 0 < maintenance < 1:
+        raise ValueError("maintenance must be in (0, 1)")
+    if price <= 0:
+        return tokens
+    gap = debt - tokens * price * (1.0 - maintenance)
+    if gap <= 0:
+        return 0.0
+    return min(tokens, gap / (price * maintenance))
+
+
+def holder_debt(tokens: float, par: float, leverage: float) -> float:
+    """Debt of a holder that bought ``tokens`` at ``par`` with ``leverage`` = debt / equity:
+    the position is equity plus debt, so debt is ``leverage / (1 + leverage)`` of it."""
+    if leverage < 0:
+        raise ValueError("leverage must be non-negative")
+    return tokens * par * leverage / (1.0 + leverage)
+
+
+def redeemable_tokens(requested: float, gpu_hours_available: float, spot_price: float,
+                      par: float) -> float:
+    """Tokens the lab can honour out of ``gpu_hours_available``: each token is a claim on
+    ``par`` USD of compute at the spot price, ``par / spot`` GPU-hours."""
+    if requested <= 0 or gpu_hours_available <= 0 or spot_price <= 0:
+        return 0.0
+    return min(requested, gpu_hours_available * spot_price / par)
+
+
+def buyback_budget(cash_usd: float, reserve_usd: float, share: float) -> float:
+    """USD the lab puts into buying its tokens back this period: ``share`` of the cash it
+    holds beyond ``reserve_usd`` (nothing when it has no spare cash). Retiring a $1 claim for
+    less than $1 is the lab's gain; spending its reserve on it would not be."""
+    if not 0 <= share <= 1:
+        raise ValueError("share must be in [0, 1]")
+    return max(0.0, cash_usd - reserve_usd) * share

@@ -134,12 +134,15 @@ class CommitmentParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     strategic_overbuild: bool = True
     #: without the overbuild: commit to forecast own demand times this cushion
     cushion: float = 1.1
+    #: size of the programme relative to the facts' ~$1.4T for ~30 GW: GW and dollars scale
+    #: together, so the price per GW-year stays the deals' (a sensitivity knob, not a fact)
+    scale: float = 1.0
     seller_shares: dict[str, float] = msgspec.field(
         default_factory=lambda: {"oracle": 0.45, "msft": 0.35, "coreweave": 0.20})
 
     def __post_init__(self) -> None:
-        if self.total_gw <= 0 or self.years <= 0 or self.total_usd < 0:
-            raise ValueError("need total_gw > 0, years > 0, total_usd >= 0")
+        if self.total_gw <= 0 or self.years <= 0 or self.total_usd < 0 or self.scale <= 0:
+            raise ValueError("need total_gw > 0, years > 0, total_usd >= 0, scale > 0")
         total = sum(self.seller_shares.values())
         if self.seller_shares and abs(total - 1.0) > 1e-9:
             raise ValueError("seller_shares must sum to 1")
@@ -147,7 +150,7 @@ class CommitmentParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     def scheduled_gw(self, year: float) -> float:
         """Contracted GW due online by ``year`` under the overbuild schedule (linear ramp)."""
         frac = (year - self.start_year) / self.years
-        return self.total_gw * min(1.0, max(0.0, frac))
+        return self.total_gw * self.scale * min(1.0, max(0.0, frac))
 
     @property
     def gw_years(self) -> float:

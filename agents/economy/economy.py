@@ -401,6 +401,8 @@ class Economy:
         self.demand.consume(consumed_hours / per_gw_year)
         if obs.tokens_issued:
             self.token.issue(obs.tokens_issued)
+        if obs.tokens_bought_back:
+            self.token.buy_back(obs.tokens_bought_back)
         self.redeemed_gpu_hours = 0.0
         if obs.tokens_redeemed:
             self.redeemed_gpu_hours = self.token.redeem(obs.tokens_redeemed, obs.spot_price,
@@ -710,6 +712,8 @@ class Economy:
             "lab_gross_cost": (self.lab_gross_spend / 1e6 / self.lab_hours_acquired)
             if self.lab_hours_acquired else 0.0,
             "token_redemption_gpu_hours": self.redeemed_gpu_hours,
+            "token_redeemed": self.token.redeemed,
+            "token_bought_back": self.token.bought_back,
             "token_coverage": self.token_fundamental(),
         }
         for name in sorted(self.sellers):

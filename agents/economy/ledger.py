@@ -30,6 +30,7 @@ CHIP_PURCHASE = "chip_purchase"  # a seller paying a chip vendor for GPUs
 VENDOR_FINANCING = "vendor_financing"  # a vendor lending to its own customer
 WARRANT = "warrant"  # value of vendor equity given away to win a deal (AMD)
 TOKEN_ISSUANCE = "token_issuance"  # holders buying compute-credit tokens from the lab
+TOKEN_BUYBACK = "token_buyback"  # the lab buying its tokens back on the market
 END_USER_REVENUE = "end_user_revenue"  # subscriptions/API revenue from outside the model
 ENERGY_PURCHASE = "energy_purchase"  # kWh bought from an energy producer
 DEBT = "debt"  # a loan drawn from lenders outside the model

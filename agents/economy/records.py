@@ -43,6 +43,8 @@ class PeriodObservation(msgspec.Struct, kw_only=True):
     consumed_lots: dict[str, int] = {}
     tokens_issued: float = 0.0
     tokens_redeemed: float = 0.0
+    #: tokens the lab bought back on the market this period and retired
+    tokens_bought_back: float = 0.0
     #: micro-USD each holder paid in exchange fees over the period (negative: rebates)
     fees: dict[str, int] = {}
     #: optional: each holder's USD balance on the exchange at the end of the period; when
