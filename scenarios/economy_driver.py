@@ -634,6 +634,10 @@ class EconomyDriver(EconomyView):
             s = self.by_account.get(seller)
             if b is not None and s is not None:
                 out.append(Purchase(b, s, micros, lots * unit))
+            elif kind == COMPUTE_PURCHASE and b is not None:
+                econ.outside_compute_trade(b, micros, lots * unit, bought=True, source=MARKET)
+            elif kind == COMPUTE_PURCHASE and s is not None:
+                econ.outside_compute_trade(s, micros, lots * unit, bought=False, source=MARKET)
             elif b is not None:
                 econ.ledger.transfer(b, OUTSIDE, micros, kind, econ.period)
             elif s is not None:

@@ -17,6 +17,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "econ_periods" not in summary:
         return ""
     s = summary
+    unpaid = s.get("econ_lab_unpaid_usd", 0.0) / 1e9
+    gain = s.get("econ_lab_resale_gain_usd", 0.0) / 1e9
     lines = [
         f"  economy: {s['econ_periods']:.0f} weeks ({s['econ_years']:.1f} years), strategic "
         f"overbuild {'on' if s['econ_strategic_overbuild'] else 'off'}",
@@ -29,8 +31,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"    capacity {s['econ_final_capacity_gw']:.1f} GW at the end, "
         f"{s['econ_final_contracted_gw']:.1f} GW contracted; seller defaults "
         f"{s['econ_defaults']:.0f}",
-        f"    lab cost per GPU-hour: net {s['econ_lab_avg_cost']:.3f} (per hour used, after "
-        f"resales), gross {s['econ_lab_gross_cost']:.3f} (per hour acquired)",
+        f"    lab cost per GPU-hour: net {s['econ_lab_avg_cost']:.3f} (per hour used, resales "
+        f"at the lower of cost and price), gross {s['econ_lab_gross_cost']:.3f} (per hour "
+        f"acquired); take-or-pay counted as owed, ${unpaid:.1f}B of it unpaid; resale gain "
+        f"above cost ${gain:.1f}B",
     ]
     shares = {k[len("econ_circular_share_"):]: v for k, v in sorted(s.items())
               if k.startswith("econ_circular_share_")}

@@ -262,8 +262,12 @@ GLUT_METRICS = {
     "mean_spot_minus_break_even": "mean of spot - break-even, $/GPU-hour",
     "mean_spot_over_marginal_cost": "mean of spot / marginal cost",
     "defaults": "seller defaults over the run",
-    "lab_avg_cost": "lab's net cost per GPU-hour used at the end (after resales), $",
-    "lab_gross_cost": "lab's gross cost per GPU-hour acquired at the end, $",
+    "lab_avg_cost": "lab's net cost per GPU-hour used at the end (resold hours at the lower "
+                    "of cost and price; take-or-pay as owed), $",
+    "lab_gross_cost": "lab's gross cost per GPU-hour acquired at the end (take-or-pay as "
+                      "owed), $",
+    "lab_resale_gain_busd": "lab's gain from reselling hours above their cost, to the end, $B",
+    "lab_unpaid_busd": "take-or-pay the lab owed and could not pay, to the end, $B",
 }
 
 
@@ -292,6 +296,11 @@ def run_metrics(e: dict[str, np.ndarray]) -> dict[str, float]:
         "defaults": float(np.sum(e["defaults"])),
         "lab_avg_cost": float(e["lab_avg_cost"][-1]),
         "lab_gross_cost": float(e["lab_gross_cost"][-1]),
+        # runs written before these columns existed have no value (NaN, left out of means)
+        "lab_resale_gain_busd": float(e["lab_resale_gain_usd"][-1]) / 1e9
+        if "lab_resale_gain_usd" in e else math.nan,
+        "lab_unpaid_busd": float(e["lab_unpaid_usd"][-1]) / 1e9
+        if "lab_unpaid_usd" in e else math.nan,
     }
     for name in sorted(e):  # circular shares at the end: sellers' and chip vendors'
         for prefix, role in ((SELLER_TRACED, "seller"), (VENDOR_TRACED, "vendor")):
@@ -458,6 +467,16 @@ def circular_verdict(t_rows: list[dict[str, float]],
             for f in firms if highs[f][0] != NO)
         reason = (f"the bounds straddle {CIRCULAR_THRESHOLD:g} ({reason}): how much of that "
                   "money came back depends on whether it is fungible or earmarked")
+    note = ("in plain words: the lower bound treats money as fully mixed, so a firm's "
+            "dollar that passes through the lab's or a seller's cash is diluted by everything "
+            "else there (end-user revenue, bank loans) and only the part still carrying the "
+            "firm's name when it comes back counts; the upper bound takes the deals at their "
+            "word, so every dollar the firm put into its customers (equity in the lab, "
+            "warrants, loans to sellers that buy its chips) counts as coming back, up to its "
+            "revenue. The true share lies between the two: a firm whose upper bound is small "
+            "cannot have much circular revenue, one whose lower bound is large certainly has. "
+            "A vendor's loans finance at most a fixed share of the chips the borrower buys "
+            "from it, so loans alone cannot push its upper bound past that share")
     return {
         "statement": "A material share of sellers' or chip vendors' revenue is their own "
                      "investment returning (circular revenue).",
@@ -474,6 +493,7 @@ def circular_verdict(t_rows: list[dict[str, float]],
         "threshold": CIRCULAR_THRESHOLD,
         "verdict": verdict,
         "reason": reason,
+        "note": note,
         "metrics": metrics,
     }
 

@@ -62,9 +62,10 @@ def test_lower_token_price_means_fewer_builds() -> None:
 
 def test_token_feedback_reaches_capacity_in_the_economy() -> None:
     """Same seed, same everything but the token's price path: a collapsed token means dearer
-    capital and fewer GW ordered by the sellers."""
+    capital and fewer GW ordered by the sellers. A year, because the sellers' spare cash goes
+    to the contracted builds of the first two quarters (the vendors finance only chips)."""
     params = EconomyParams()
-    periods = 27
+    periods = 53
     high = run_standalone(params, periods, np.random.default_rng(3), lambda k: 1.0)
     low = run_standalone(params, periods, np.random.default_rng(3), lambda k: 0.2)
     rate_hi = high.results[-1].metrics["rate_coreweave"]

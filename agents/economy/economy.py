@@ -122,10 +122,14 @@ class Economy:
         self.history: list[dict[str, float]] = []
         self.expected_price = params.demand.reference_price
         self.contract_deployed_gw = 0.0
-        self.lab_spend = 0  # micro-USD: take-or-pay + spot purchases - resales, cumulative
-        self.lab_hours = 0.0  # GPU-hours the lab consumed, cumulative
-        self.lab_gross_spend = 0  # micro-USD: take-or-pay + spot purchases, cumulative
+        # The lab's compute account, cumulative, on an accrual basis: take-or-pay counts what
+        # was owed, paid or not (the hours were delivered either way).
+        self.lab_cost = 0  # micro-USD: take-or-pay owed + GPU-hours bought
+        self.lab_unpaid = 0  # micro-USD: take-or-pay owed and not paid (in lab_cost)
         self.lab_hours_acquired = 0.0  # GPU-hours delivered under contract or bought
+        self.lab_hours = 0.0  # GPU-hours the lab consumed
+        self.lab_resale_revenue = 0  # micro-USD: what the lab's sales of GPU-hours fetched
+        self.lab_hours_resold = 0.0  # GPU-hours the lab sold
         self.redeemed_gpu_hours = 0.0  # GPU-hours owed for tokens redeemed, this period
         self._plan: PeriodPlan | None = None
         self._initial: list[AnyIntent] = []
@@ -196,7 +200,7 @@ class Economy:
         p = self.params
         names = [s.name for s in p.sellers] + [self.lab, p.power.producer, p.users,
                                                TOKEN_HOLDERS, p.distressed_buyer]
-        names += sorted(p.vendors.cash_usd)
+        names += sorted(set(p.vendors.cash_usd) | set(p.vendors.vendor_shares))
         for deal in p.deals:
             for flow in deal.flows:
                 names += [flow.payer, flow.payee]
@@ -226,6 +230,62 @@ class Economy:
         state = self.sellers[name]
         lev = leverage(state.debt(), self.clusters.assets(self.period, name))
         return cost_of_debt(self.params.finance, investment_grade, lev, self.token_price)
+
+    def lab_cost_per_hour(self) -> tuple[float, float, float]:
+        """The lab's cost per GPU-hour to date: (gross, net, resale gain in USD).
+
+        * gross: what its hours cost it (take-or-pay owed, paid or not, plus hours bought) per
+          GPU-hour acquired.
+        * net: the cost of the hours it used, per hour used. Hours it resold leave its books
+          at the lower of what they cost (the gross rate) and what they fetched, so a resale
+          at a loss (dumping surplus contracted hours in a glut) is part of the cost of what
+          it used, and hours that perished unused are too; a resale above cost is a trading
+          gain, not a negative cost, and is the third number. The net cost is therefore never
+          below zero and never below the gross rate's share of hours kept.
+        * resale gain: what resales fetched above the cost of the hours resold, in USD.
+        """
+        if self.lab_hours_acquired <= 0:
+            return 0.0, 0.0, 0.0
+        gross = self.lab_cost / 1e6 / self.lab_hours_acquired
+        resale = self.lab_resale_revenue / 1e6
+        at_cost = gross * self.lab_hours_resold
+        credit = min(resale, at_cost)
+        net = (self.lab_cost / 1e6 - credit) / self.lab_hours if self.lab_hours else 0.0
+        return gross, net, max(0.0, resale - at_cost)
+
+    def record_lab_trade(self, micros: int, gpu_hours: float, bought: bool) -> None:
+        """Count one of the lab's GPU-hour trades (with an entity or with an account outside
+        the economy) in its compute account."""
+        if bought:
+            self.lab_cost += micros
+            self.lab_hours_acquired += gpu_hours
+        else:
+            self.lab_resale_revenue += micros
+            self.lab_hours_resold += gpu_hours
+
+    def outside_compute_trade(self, entity: str, micros: int, gpu_hours: float,
+                              bought: bool, source: str) -> None:
+        """An entity's GPU-hour trade with an account outside the economy (an arbitrageur):
+        the cash leaves or enters the ledger at once, and the lab's compute account counts it
+        as it counts trades with entities."""
+        if bought:
+            self.ledger.transfer(entity, OUTSIDE, micros, COMPUTE_PURCHASE, self.period)
+        else:
+            self.ledger.inject(entity, micros, source, COMPUTE_PURCHASE, self.period)
+        if entity == self.lab:
+            self.record_lab_trade(micros, gpu_hours, bought)
+
+    def vendor_outstanding(self, vendor: str) -> int:
+        """Micro-USD ``vendor`` has lent to sellers and not yet been repaid."""
+        return sum(loan.balance for s in self.sellers.values() for loan in s.loans
+                   if loan.lender == vendor)
+
+    def vendor_room(self, vendor: str) -> int:
+        """What ``vendor`` may still lend: its lending limit less its loans outstanding, and
+        never more than the cash it holds (it lends from its balance sheet)."""
+        limit = usd_to_micros(self.params.vendors.lending_limit_usd.get(vendor, 0.0))
+        room = limit - self.vendor_outstanding(vendor)
+        return max(0, min(room, self.ledger.balance(vendor)))
 
     def token_fundamental(self) -> float:
         """Coverage ``theta`` of the token for holder agents (see ``compute_token.coverage``)."""
@@ -370,11 +430,9 @@ class Economy:
         for pu in obs.purchases:
             self.ledger.transfer(pu.buyer, pu.seller, pu.micros, COMPUTE_PURCHASE, k)
             if pu.buyer == lab:
-                self.lab_spend += pu.micros
-                self.lab_gross_spend += pu.micros
-                self.lab_hours_acquired += pu.units
+                self.record_lab_trade(pu.micros, pu.units, bought=True)
             if pu.seller == lab:
-                self.lab_spend -= pu.micros
+                self.record_lab_trade(pu.micros, pu.units, bought=False)
         for pu in obs.energy_purchases:
             self.ledger.pay_up_to(pu.buyer, pu.seller, pu.micros, ENERGY_PURCHASE, k)
         for holder, fee in sorted(obs.fees.items()):
@@ -419,8 +477,8 @@ class Economy:
             t = self.ledger.pay_up_to(lab, name, owed, COMPUTE_PURCHASE, k)
             owed_total += owed
             paid_total += t.amount
-            self.lab_spend += t.amount
-            self.lab_gross_spend += t.amount
+            self.lab_cost += owed  # accrued: the hours were delivered, paid for or not
+            self.lab_unpaid += owed - t.amount
             if t.amount:
                 intents.append(TransferIntent(payer=lab, payee=name, micros=t.amount,
                                               kind=COMPUTE_PURCHASE, reason="take-or-pay"))
@@ -441,12 +499,18 @@ class Economy:
                 intents.append(WithdrawIntent(holder=name, micros=opex, kind=OPEX,
                                               reason="operating costs"))
             if due:
+                by_lender: dict[str, int] = {}
                 for loan in state.loans:
-                    loan.pay()
+                    interest, principal = loan.pay()
+                    lender = loan.lender or OUTSIDE
+                    by_lender[lender] = by_lender.get(lender, 0) + interest + principal
                 state.loans = [loan for loan in state.loans if loan.balance > 0]
-                self.ledger.transfer(name, OUTSIDE, due, DEBT_SERVICE, k)
-                intents.append(WithdrawIntent(holder=name, micros=due, kind=DEBT_SERVICE,
-                                              reason="debt service"))
+                if sum(by_lender.values()) != due:
+                    raise AssertionError("debt service paid differs from debt service due")
+                for lender, amount in sorted(by_lender.items()):
+                    if amount:
+                        self._pay_lender(name, lender, amount, DEBT_SERVICE, intents,
+                                         "debt service")
         # 5. expectations and investment
         if obs.futures_prices:
             self.expected_price = sum(obs.futures_prices) / len(obs.futures_prices)
@@ -503,15 +567,17 @@ class Economy:
                 intents.append(DepositIntent(holder=acquirer, micros=short, kind=OWN,
                                              reason="distressed buyer's own funds"))
         price = self.clusters.transfer(name, acquirer, k, ratio)
-        if price:
-            self.ledger.transfer(acquirer, OUTSIDE, price, DISTRESSED_SALE, k)
-            intents.append(WithdrawIntent(holder=acquirer, micros=price, kind=DISTRESSED_SALE,
-                                          reason=f"buys {name}'s capacity at a distressed price"))
+        # the price and the defaulter's cash go to its lenders in proportion to what each is
+        # owed: a vendor recovers its share of its loans, outside lenders the rest
+        owed: dict[str, int] = {}
+        for loan in state.loans:
+            lender = loan.lender or OUTSIDE
+            owed[lender] = owed.get(lender, 0) + loan.balance
+        self._pay_lenders(acquirer, owed, price, DISTRESSED_SALE, intents,
+                          f"buys {name}'s capacity at a distressed price")
         cash = self.ledger.balance(name)
-        if cash:
-            self.ledger.transfer(name, OUTSIDE, cash, DEBT_SERVICE, k)
-            intents.append(WithdrawIntent(holder=name, micros=cash, kind=DEBT_SERVICE,
-                                          reason="defaulter's cash to its lenders"))
+        self._pay_lenders(name, owed, cash, DEBT_SERVICE, intents,
+                          "defaulter's cash to its lenders")
         debt = state.debt()
         state.loans = []
         state.defaulted = True
@@ -521,12 +587,126 @@ class Economy:
         self.defaults.append(record)
         return record
 
+    def _pay_lender(self, payer: str, lender: str, micros: int, kind: str,
+                    intents: list[AnyIntent], reason: str) -> None:
+        """Pay ``micros`` to a lender: out of the economy for outside lenders, to the entity's
+        account for a vendor."""
+        self.ledger.transfer(payer, lender, micros, kind, self.period)
+        if lender == OUTSIDE:
+            intents.append(WithdrawIntent(holder=payer, micros=micros, kind=kind, reason=reason))
+        else:
+            intents.append(TransferIntent(payer=payer, payee=lender, micros=micros, kind=kind,
+                                          reason=reason))
+
+    def _pay_lenders(self, payer: str, owed: dict[str, int], micros: int, kind: str,
+                     intents: list[AnyIntent], reason: str) -> None:
+        """Split ``micros`` among lenders in proportion to what each is owed (all of it out
+        of the economy when nobody is owed anything)."""
+        if micros <= 0:
+            return
+        lenders = sorted(owed)
+        if not lenders or sum(owed.values()) <= 0:
+            self._pay_lender(payer, OUTSIDE, micros, kind, intents, reason)
+            return
+        for lender, part in zip(lenders, split_pro_rata(micros, [owed[n] for n in lenders]),
+                                strict=True):
+            if part:
+                self._pay_lender(payer, lender, part, kind, intents, reason)
+
     # -- investment ----------------------------------------------------------------------------
+    def _chip_parts(self, cost: int) -> list[tuple[str, int]]:
+        """A build's chip purchases per vendor, in micro-USD: ``chip_share_of_capex`` of its
+        cost split exactly by ``vendor_shares`` (vendors in name order, which only orders the
+        list; every amount follows the shares)."""
+        v = self.params.vendors
+        chips = cost * int(round(v.chip_share_of_capex * 1_000_000)) // 1_000_000
+        vendors = sorted(v.vendor_shares)
+        weights = [int(round(v.vendor_shares[n] * 1_000_000)) for n in vendors]
+        if chips <= 0 or sum(weights) <= 0:
+            return [(n, 0) for n in vendors]
+        return list(zip(vendors, split_pro_rata(chips, weights), strict=True))
+
+    def _vendor_loans(self, name: str, cost: int, debt: int, rate: float,
+                      tag: str) -> dict[str, int] | None:
+        """The vendor loans a contracted build costing ``cost`` (``debt`` of it borrowed from
+        banks) needs, per vendor; ``None`` when the vendors cannot lend that much.
+
+        The seller pays the equity part and keeps a year of debt service in cash, counting
+        the build's bank loan and the vendor loans themselves (financing exactly the equity
+        gap would leave it unable to pay the first instalment). What its cash does not cover
+        the vendors lend, each at most ``financed_share`` of the chips this build buys from it
+        and at most its room under its lending limit. The need is split in proportion to the
+        chips bought from each vendor; what a capped vendor cannot lend goes to the others in
+        the same proportions."""
+        p = self.params
+        ypp = self.clock.years_per_period
+        state = self.sellers[name]
+        planned = state.loans + ([Loan.originate(name, debt, rate, p.finance.loan_years, ypp,
+                                                 tag)] if debt else [])
+        reserve = self._periods_per_year() * debt_due(planned)
+        short = cost - debt + reserve - self.ledger.balance(name)
+        if short <= 0:
+            return {}
+        # The vendor loan adds its own service to the year kept in reserve: with a payment of
+        # f per unit borrowed, borrowing short / (1 - periods * f) covers it too.
+        unit = 1_000_000_000_000
+        f = Loan.originate(name, unit, p.vendors.vendor_financing_rate, p.finance.loan_years,
+                           ypp).payment / unit
+        cover = 1 - self._periods_per_year() * f
+        if cover <= 0.05:
+            return None
+        need = int(short / cover) + 1
+        share = int(round(p.vendors.financed_share * 1_000_000))
+        parts = {v: part for v, part in self._chip_parts(cost) if part > 0}
+        caps = {v: min(part * share // 1_000_000, self.vendor_room(v))
+                for v, part in parts.items()}
+        if sum(caps.values()) < need:
+            return None
+        loans = dict.fromkeys(parts, 0)
+        active = [v for v in sorted(parts) if caps[v] > 0]
+        left = need
+        while left > 0 and active:
+            split = split_pro_rata(left, [parts[v] for v in active])
+            still = []
+            for v, want in zip(active, split, strict=True):
+                take = min(want, caps[v] - loans[v])
+                loans[v] += take
+                left -= take
+                if loans[v] < caps[v]:
+                    still.append(v)
+            active = still
+        return {v: x for v, x in loans.items() if x > 0}
+
+    def _financeable_gw(self, name: str, gw: float, rate: float, tag: str) -> float:
+        """The largest part of ``gw`` (to 1e-6 GW) a contracted build can be financed for:
+        the seller's cash and the vendor loans its chips allow must cover the equity and a
+        year of debt service. Feasibility falls with size, so bisection finds the edge."""
+        p = self.params
+
+        def feasible(g: float) -> bool:
+            cost = usd_to_micros(g * p.cluster.capex_usd_per_gw)
+            debt = cost * int(round(p.finance.debt_fraction * 1_000_000)) // 1_000_000
+            return self._vendor_loans(name, cost, debt, rate, tag) is not None
+
+        if feasible(gw):
+            return gw
+        lo, hi = 0.0, gw
+        while hi - lo > 1e-6:
+            mid = 0.5 * (lo + hi)
+            if feasible(mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
     def _finance_build(self, name: str, gw: float, rate: float, tag: str,
                        intents: list[AnyIntent], vendor_financing: bool) -> BuildOrder | None:
         """Order ``gw`` of clusters for ``name``: draw the loan, pay the chips to the vendors
-        and the rest to construction. The equity part comes from the seller's cash, or, for a
-        contracted build when cash is short, from vendor financing."""
+        and the rest to construction. The equity part comes from the seller's cash; for a
+        contracted build (``vendor_financing``) the chip vendors may lend what the cash does
+        not cover, tied to and capped by the chips bought from each (``_vendor_loans``). A
+        contracted build the cash and the vendors cannot finance is not ordered (the caller
+        shrinks it with ``_financeable_gw`` first)."""
         p = self.params
         k = self.period
         cost = usd_to_micros(gw * p.cluster.capex_usd_per_gw)
@@ -535,44 +715,31 @@ class Economy:
         ypp = self.clock.years_per_period
         state = self.sellers[name]
         debt = cost * int(round(p.finance.debt_fraction * 1_000_000)) // 1_000_000
-        equity = cost - debt
-        reserve = 0
         if vendor_financing:
-            # A contracted build financed by the vendor still leaves the seller a year of debt
-            # service in cash (as merchant builds keep), counting the loan drawn for this
-            # build: financing exactly the equity gap would leave it unable to pay the first
-            # instalment and default on a build the whole programme depends on.
-            planned = state.loans + ([Loan.originate(name, debt, rate, p.finance.loan_years,
-                                                     ypp, tag)] if debt else [])
-            reserve = self._periods_per_year() * debt_due(planned)
-        short = equity + reserve - self.ledger.balance(name)
-        if short > 0 and vendor_financing:
-            # The vendor loan adds its own service to the year kept in reserve: with a
-            # payment of f per unit borrowed, borrowing short/(1 - periods*f) covers it too.
-            unit = 1_000_000_000_000
-            f = Loan.originate(name, unit, p.vendors.vendor_financing_rate,
-                               p.finance.loan_years, ypp, VENDOR_FINANCING).payment / unit
-            cover = 1 - self._periods_per_year() * f
-            if cover > 0.05:
-                short = int(short / cover) + 1
-        if short > 0:
-            if not vendor_financing:
+            loans = self._vendor_loans(name, cost, debt, rate, tag)
+            if loans is None:
                 return None
-            vendor = max(sorted(p.vendors.vendor_shares), key=lambda v: p.vendors.vendor_shares[v])
-            self._pay_external(vendor, name, short, VENDOR_FINANCING, intents,
-                               "vendor financing of a contracted build")
-            state.loans.append(Loan.originate(name, short, p.vendors.vendor_financing_rate,
-                                              p.finance.loan_years, ypp, VENDOR_FINANCING))
+        else:
+            loans = {}
+            if cost - debt > self.ledger.balance(name):
+                return None
+        for vendor, amount in sorted(loans.items()):
+            self.ledger.transfer(vendor, name, amount, VENDOR_FINANCING, k)
+            intents.append(TransferIntent(payer=vendor, payee=name, micros=amount,
+                                          kind=VENDOR_FINANCING,
+                                          reason="vendor financing of its chips in a build"))
+            state.loans.append(Loan.originate(name, amount, p.vendors.vendor_financing_rate,
+                                              p.finance.loan_years, ypp, VENDOR_FINANCING,
+                                              lender=vendor))
         if debt:
             self.ledger.inject(name, debt, LENDERS, DEBT, k)
             intents.append(DepositIntent(holder=name, micros=debt, kind=DEBT,
                                          reason="loan drawn for a build"))
             state.loans.append(Loan.originate(name, debt, rate, p.finance.loan_years, ypp, tag))
-        chips = cost * int(round(p.vendors.chip_share_of_capex * 1_000_000)) // 1_000_000
-        vendors = sorted(p.vendors.vendor_shares)
-        weights = [int(round(p.vendors.vendor_shares[v] * 1_000_000)) for v in vendors]
-        for vendor, part in zip(vendors, split_pro_rata(chips, weights), strict=True):
+        chips = 0
+        for vendor, part in self._chip_parts(cost):
             if part:
+                chips += part
                 self.ledger.transfer(name, vendor, part, CHIP_PURCHASE, k)
                 intents.append(TransferIntent(payer=name, payee=vendor, micros=part,
                                               kind=CHIP_PURCHASE, reason="chips for a build"))
@@ -586,7 +753,11 @@ class Economy:
 
     def _contract_builds(self, intents: list[AnyIntent]) -> list[BuildOrder]:
         """Top the lab's contracted capacity up to its target for when a build ordered now
-        would arrive; split new GW among the surviving sellers by the programme's shares."""
+        would arrive; split new GW among the surviving sellers by the programme's shares.
+
+        A seller builds the part of its share it can finance (``_financeable_gw``); what it
+        cannot is offered to the sellers that built their whole share, again by the shares,
+        until nobody can take more. What is left is not built this quarter."""
         p = self.params
         c = p.commitments
         k = self.period
@@ -603,15 +774,30 @@ class Economy:
         if gap <= 1e-9:
             return []
         shares = {n: s for n, s in sorted(c.seller_shares.items())
-                  if n in self.sellers and not self.sellers[n].defaulted}
-        total = sum(shares.values())
+                  if n in self.sellers and not self.sellers[n].defaulted and s > 0}
         orders = []
-        for name, share in shares.items():
-            rate = self.seller_rate(name, p.lab.investment_grade)
-            order = self._finance_build(name, gap * share / total, rate, CONTRACT, intents,
-                                        vendor_financing=True)
-            if order is not None:
+        while gap > 1e-6 and shares:
+            total = sum(shares.values())
+            built = 0.0
+            full: dict[str, float] = {}
+            for name, share in shares.items():
+                want = gap * share / total
+                rate = self.seller_rate(name, p.lab.investment_grade)
+                gw = self._financeable_gw(name, want, rate, CONTRACT)
+                if gw < 1e-6:
+                    continue
+                order = self._finance_build(name, gw, rate, CONTRACT, intents,
+                                            vendor_financing=True)
+                if order is None:
+                    continue
                 orders.append(order)
+                built += gw
+                if gw >= want - 1e-9:
+                    full[name] = share
+            gap -= built
+            if built <= 1e-9 or len(full) == len(shares):
+                break
+            shares = full
         return orders
 
     def _merchant_builds(self, obs: PeriodObservation,
@@ -680,6 +866,7 @@ class Economy:
         be = break_even_price(p.finance, p.cluster, p.energy, False,
                               token_price=self.token_price)
         demand_be = self.demand.quantity_gw(be, self.years())
+        lab_gross, lab_net, lab_gain = self.lab_cost_per_hour()
         m: dict[str, float] = {
             "period": float(k),
             "year": plan.year,
@@ -706,11 +893,12 @@ class Economy:
             "lab_cash_usd": self.ledger.balance(self.lab) / 1e6,
             "lab_take_or_pay_owed_usd": owed / 1e6,
             "lab_take_or_pay_shortfall_usd": (owed - paid) / 1e6,
-            # net: what the lab paid, less what it earned reselling hours, per hour it used
-            "lab_avg_cost": (self.lab_spend / 1e6 / self.lab_hours) if self.lab_hours else 0.0,
-            # gross: what it paid per hour it acquired (contracted or bought)
-            "lab_gross_cost": (self.lab_gross_spend / 1e6 / self.lab_hours_acquired)
-            if self.lab_hours_acquired else 0.0,
+            # the lab's compute account to date (lab_cost_per_hour): net per hour used, gross
+            # per hour acquired, resale gain above cost; take-or-pay counts as owed
+            "lab_avg_cost": lab_net,
+            "lab_gross_cost": lab_gross,
+            "lab_resale_gain_usd": lab_gain,
+            "lab_unpaid_usd": self.lab_unpaid / 1e6,
             "token_redemption_gpu_hours": self.redeemed_gpu_hours,
             "token_redeemed": self.token.redeemed,
             "token_bought_back": self.token.bought_back,
@@ -722,6 +910,8 @@ class Economy:
             m[f"cash_{name}_usd"] = self.ledger.balance(name) / 1e6
             m[f"rate_{name}"] = self.seller_rate(name, state.params.investment_grade)
             m[f"defaulted_{name}"] = float(state.defaulted)
+        for vendor in sorted(p.vendors.vendor_shares):
+            m[f"vendor_loans_{vendor}_usd"] = self.vendor_outstanding(vendor) / 1e6
         return m
 
     # -- reports -------------------------------------------------------------------------------

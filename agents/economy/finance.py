@@ -180,17 +180,21 @@ class Loan(msgspec.Struct, kw_only=True):
     payment: int  # level payment per period (interest + principal)
     years_per_period: float
     tag: str = ""
+    #: who is repaid: ``""`` for lenders outside the model (banks, private credit), else an
+    #: entity of the economy (a chip vendor financing its own chips), whose cash the payments
+    #: and any recovery in default return to
+    lender: str = ""
 
     @classmethod
     def originate(cls, borrower: str, principal: int, annual_rate: float, years: float,
-                  years_per_period: float, tag: str = "") -> Loan:
+                  years_per_period: float, tag: str = "", lender: str = "") -> Loan:
         n = max(1, int(round(years / years_per_period)))
         r = annual_rate * years_per_period
         factor = 1.0 / n if r == 0 else r / (1.0 - (1.0 + r) ** -n)
         payment = int(math.ceil(principal * factor))
         return cls(borrower=borrower, principal=principal, balance=principal,
                    annual_rate=annual_rate, periods_left=n, payment=payment,
-                   years_per_period=years_per_period, tag=tag)
+                   years_per_period=years_per_period, tag=tag, lender=lender)
 
     def interest_due(self) -> int:
         return int(round(self.balance * self.annual_rate * self.years_per_period))

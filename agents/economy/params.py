@@ -122,17 +122,48 @@ class PowerParams(_Params):
 
 
 class VendorParams(_Params):
-    """Chip vendors. ``chip_share_of_capex`` 0.6: the accelerators' share of a cluster's
-    capital cost (an assumption); ``vendor_shares`` from the deals' GW (NVIDIA 10, AMD 6,
-    Broadcom 10); ``vendor_financing_rate`` 0.095: OEM vendor financing at 9-10%;
-    ``cash_usd`` each vendor's own cash at the start (its investments are paid from it)."""
+    """Chip vendors: how builds split their chip purchases among them, and how far a vendor
+    finances its own chips.
+
+    * ``chip_share_of_capex`` 0.6: the accelerators' share of a cluster's capital cost (an
+      assumption).
+    * ``vendor_shares``: each vendor's share of every build's chips, from the deals' GW (NVIDIA
+      10, AMD 6, Broadcom 10). Chip purchases, and therefore who can lend on them, follow these
+      shares and nothing else.
+    * ``vendor_financing_rate`` 0.095: OEM vendor financing at 9-10% (CoreWeave's).
+    * ``financed_share`` 0.5: a vendor loan finances at most this share of the chips the
+      borrower buys from that vendor in the build it finances (OEM financing is tied to the
+      vendor's own equipment). An assumption: at the default 70% debt and 60% chips, half of
+      the chip price is the build's whole equity part, so bank and vendor loans together never
+      exceed what the build costs.
+    * ``lending_limit_usd``: the most a vendor may have lent and not yet been repaid, its
+      balance sheet's limit. An assumption: each vendor's cash at the start (NVIDIA $60B, AMD
+      $5B, Broadcom $10B); a vendor missing from the map does not lend.
+    * ``cash_usd``: each vendor's own cash at the start (its investments are paid from it).
+    """
 
     chip_share_of_capex: float = 0.6
     vendor_shares: dict[str, float] = msgspec.field(default_factory=lambda: {
         "amd": 6 / 26, "broadcom": 10 / 26, "nvidia": 10 / 26})
     vendor_financing_rate: float = 0.095
+    financed_share: float = 0.5
+    lending_limit_usd: dict[str, float] = msgspec.field(default_factory=lambda: {
+        "nvidia": 60e9, "amd": 5e9, "broadcom": 10e9})
     cash_usd: dict[str, float] = msgspec.field(default_factory=lambda: {
         "nvidia": 60e9, "amd": 5e9, "broadcom": 10e9})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.chip_share_of_capex <= 1 or not 0 <= self.financed_share <= 1:
+            raise ValueError("chip_share_of_capex and financed_share must be in [0, 1]")
+        if any(v < 0 for v in self.vendor_shares.values()) \
+                or abs(sum(self.vendor_shares.values()) - 1.0) > 1e-9:
+            raise ValueError("vendor_shares must be non-negative shares summing to 1")
+        if any(v < 0 for v in self.lending_limit_usd.values()):
+            raise ValueError("lending limits must be non-negative")
+        unknown = set(self.lending_limit_usd) - set(self.vendor_shares)
+        if unknown:
+            raise ValueError(f"lending_limit_usd names vendors without a chip share: "
+                             f"{sorted(unknown)}")
 
 
 class EconomyParams(_Params):

@@ -19,7 +19,11 @@ def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
     * ``share_overbuilt``: share of periods with capacity above demand at break-even.
     * ``peak_overbuild_ratio``, ``mean_utilisation``, ``min_spot``, ``final_spot``.
     * ``defaults``: number of seller defaults over the run.
-    * ``lab_avg_cost``: the lab's net cost per GPU-hour used, at the end of the run.
+    * ``lab_avg_cost``: the lab's net cost per GPU-hour used, at the end of the run (hours it
+      resold at the lower of cost and price, take-or-pay as owed: never negative, see
+      ``Economy.lab_cost_per_hour``); ``lab_gross_cost`` per hour acquired;
+      ``lab_resale_gain_usd``, what resales fetched above cost; ``lab_unpaid_usd``, the
+      take-or-pay it owed and could not pay.
     """
     if not history:
         return {}
@@ -37,6 +41,8 @@ def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
         "defaults": sum(m["defaults"] for m in history),
         "lab_avg_cost": history[-1]["lab_avg_cost"],
         "lab_gross_cost": history[-1]["lab_gross_cost"],
+        "lab_resale_gain_usd": history[-1].get("lab_resale_gain_usd", 0.0),
+        "lab_unpaid_usd": history[-1].get("lab_unpaid_usd", 0.0),
         "final_capacity_gw": history[-1]["capacity_gw"],
         "final_contracted_gw": history[-1]["contracted_gw"],
     }
