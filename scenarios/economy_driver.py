@@ -241,6 +241,9 @@ class EconomyDriver(EconomyView):
         specs = list(engine.registry)
         lots = LotSizes.from_specs(specs)
         params = msgspec.structs.replace(params, lots=lots)
+        if cfg.token not in engine.registry.by_name:  # notes are tokens: none to sell here
+            params = msgspec.structs.replace(
+                params, lab_finance=msgspec.structs.replace(params.lab_finance, notes=False))
         self.cfg = cfg
         self.params = params
         self.sim = sim

@@ -36,6 +36,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"acquired); take-or-pay counted as owed, ${unpaid:.1f}B of it unpaid; resale gain "
         f"above cost ${gain:.1f}B",
     ]
+    if "econ_lab_all_in_cost" in s:
+        default = (f"defaulted in {s['econ_lab_default_year']:.1f}"
+                   if s.get("econ_lab_defaulted") else "did not default")
+        lines.append(
+            f"    lab funding (backstop {'on' if s.get('econ_lab_backstop') else 'off'}): "
+            f"equity ${s['econ_lab_equity_raised_usd'] / 1e9:.1f}B, notes "
+            f"${s['econ_lab_notes_issued_usd'] / 1e9:.1f}B, vendor credit "
+            f"${s['econ_lab_vendor_credit_usd'] / 1e9:.1f}B, deferred by sellers "
+            f"${s['econ_lab_deferred_usd'] / 1e9:.1f}B; arrears paid down "
+            f"${s['econ_lab_arrears_paid_usd'] / 1e9:.1f}B, written off "
+            f"${s['econ_lab_written_off_usd'] / 1e9:.1f}B; {default}; all-in cost "
+            f"{s['econ_lab_all_in_cost']:.3f} $/GPU-h (financing "
+            f"${s['econ_lab_financing_cost_usd'] / 1e9:.1f}B accrued)")
     shares = {k[len("econ_circular_share_"):]: v for k, v in sorted(s.items())
               if k.startswith("econ_circular_share_")}
     if shares:
@@ -54,6 +67,8 @@ _COMPARED = (
     ("econ_final_contracted_gw", "contracted GW", "{:.1f}"),
     ("econ_lab_avg_cost", "lab net $/h", "{:.3f}"),
     ("econ_lab_gross_cost", "lab gross $/h", "{:.3f}"),
+    ("econ_lab_all_in_cost", "lab all-in $/h", "{:.3f}"),
+    ("econ_lab_defaulted", "lab defaulted", "{:.0%}"),
 )
 
 

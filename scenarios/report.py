@@ -149,6 +149,13 @@ class Run:
     #: whether the run's sweep parameters are the file's own values (None: not recorded)
     is_default: bool | None = None
 
+    @property
+    def backstop(self) -> bool:
+        """Whether the lab's partners backstopped it in this run ("too big to fail"; read
+        from the economy table, False for runs written before the switch existed)."""
+        col = self.economy.get("lab_backstop")
+        return bool(col is not None and col.size and col[-1] > 0)
+
 
 @dataclass
 class Failure:
@@ -267,7 +274,26 @@ GLUT_METRICS = {
     "lab_gross_cost": "lab's gross cost per GPU-hour acquired at the end (take-or-pay as "
                       "owed), $",
     "lab_resale_gain_busd": "lab's gain from reselling hours above their cost, to the end, $B",
-    "lab_unpaid_busd": "take-or-pay the lab owed and could not pay, to the end, $B",
+    "lab_unpaid_busd": "take-or-pay the lab owed and has not paid (arrears and write-offs), "
+                       "$B",
+    "lab_all_in_cost": "lab's net cost per GPU-hour used plus its accrued financing cost per "
+                       "hour used, at the end, $",
+}
+
+#: the lab's funding picture per run (``Economy.lab_finance_metrics``): economy column, then
+#: description; USD columns are reported in $B
+FUNDING_METRICS = {
+    "lab_equity_raised_usd": "equity rounds raised in the run, $B",
+    "lab_notes_issued_usd": "revenue-linked notes (compute-credit tokens) sold, $B",
+    "lab_vendor_credit_usd": "backstop credit drawn from chip vendors, $B",
+    "lab_deferred_usd": "take-or-pay sellers deferred under the backstop, $B",
+    "lab_arrears_paid_usd": "arrears paid down, $B",
+    "lab_arrears_usd": "arrears outstanding at the end, $B",
+    "lab_written_off_usd": "arrears and credit written off on the lab's default, $B",
+    "lab_financing_cost_usd": "financing cost accrued (equity return, note yield, credit and "
+                              "arrears interest), $B",
+    "lab_defaulted": "share of runs in which the lab defaulted",
+    "lab_default_year": "year of the lab's default (runs that defaulted)",
 }
 
 
@@ -302,6 +328,17 @@ def run_metrics(e: dict[str, np.ndarray]) -> dict[str, float]:
         "lab_unpaid_busd": float(e["lab_unpaid_usd"][-1]) / 1e9
         if "lab_unpaid_usd" in e else math.nan,
     }
+    out["lab_all_in_cost"] = (float(e["lab_all_in_cost"][-1]) if "lab_all_in_cost" in e
+                              else math.nan)
+    for key in FUNDING_METRICS:
+        if key not in e:
+            out[key] = math.nan
+        elif key == "lab_default_year":
+            out[key] = float(e[key][-1]) if e["lab_defaulted"][-1] > 0 else math.nan
+        elif key.endswith("_usd"):
+            out[key] = float(e[key][-1]) / 1e9
+        else:
+            out[key] = float(e[key][-1])
     for name in sorted(e):  # circular shares at the end: sellers' and chip vendors'
         for prefix, role in ((SELLER_TRACED, "seller"), (VENDOR_TRACED, "vendor")):
             if name.startswith(prefix):
@@ -320,24 +357,39 @@ def run_metrics(e: dict[str, np.ndarray]) -> dict[str, float]:
 # -- the verdicts --------------------------------------------------------------------------------
 
 
+def buyer_cost(m: dict[str, float]) -> float:
+    """The lab's cost per GPU-hour the buyer-gain verdict compares: net cost per hour used
+    plus the financing cost per hour used, the same rule in both arms (runs written before
+    the lab's financing existed have only the net cost, which is then all there is)."""
+    v = m.get("lab_all_in_cost", math.nan)
+    return v if math.isfinite(v) else m["lab_avg_cost"]
+
+
 def _interval_of(rows: list[dict[str, float]], key: str) -> Interval:
     return t_interval([r.get(key, math.nan) for r in rows])
 
 
 def verdicts(runs: list[Run]) -> dict[str, Any]:
     """Every hypothesis's statement, test, rule, metrics with intervals, and verdict."""
-    treat = sorted((r for r in runs if r.overbuild), key=lambda r: (r.params, r.seed))
-    base = sorted((r for r in runs if not r.overbuild), key=lambda r: (r.params, r.seed))
+    treat = sorted((r for r in runs if r.overbuild),
+                   key=lambda r: (r.params, r.backstop, r.seed))
+    base = sorted((r for r in runs if not r.overbuild),
+                  key=lambda r: (r.params, r.backstop, r.seed))
     t_rows = [run_metrics(r.economy) for r in treat]
     b_rows = [run_metrics(r.economy) for r in base]
-    by_key = {(r.params, r.seed): m for r, m in zip(base, b_rows, strict=True)}
-    pairs = [(m, by_key[(r.params, r.seed)]) for r, m in zip(treat, t_rows, strict=True)
-             if (r.params, r.seed) in by_key]
+    # a pair shares the seed, the parameters and the lab's financing regime
+    by_key = {(r.params, r.backstop, r.seed): m for r, m in zip(base, b_rows, strict=True)}
+    pairs = [(m, by_key[(r.params, r.backstop, r.seed)])
+             for r, m in zip(treat, t_rows, strict=True)
+             if (r.params, r.backstop, r.seed) in by_key]
     settings = sorted({r.params for r in runs})
 
     glut_metrics = {k: {"description": d, "overbuild": _interval_of(t_rows, k).as_dict(),
                         "counterfactual": _interval_of(b_rows, k).as_dict()}
                     for k, d in GLUT_METRICS.items()}
+    funding = {k: {"description": d, "overbuild": _interval_of(t_rows, k).as_dict(),
+                   "counterfactual": _interval_of(b_rows, k).as_dict()}
+               for k, d in FUNDING_METRICS.items()}
     glut_iv = _interval_of(t_rows, "glut_weeks_share")
     if not treat:
         g_verdict, g_reason = INCONCLUSIVE, "no runs with strategic_overbuild on"
@@ -357,9 +409,11 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         "verdict": g_verdict,
         "reason": g_reason,
         "metrics": glut_metrics,
+        "funding": funding,
     }
 
-    diff = t_interval([a["lab_avg_cost"] - b["lab_avg_cost"] for a, b in pairs])
+    diff = t_interval([buyer_cost(a) - buyer_cost(b) for a, b in pairs])
+    net = t_interval([a["lab_avg_cost"] - b["lab_avg_cost"] for a, b in pairs])
     gross = t_interval([a["lab_gross_cost"] - b["lab_gross_cost"] for a, b in pairs])
     below = t_interval([a["share_below_break_even"] - b["share_below_break_even"]
                         for a, b in pairs])
@@ -377,8 +431,10 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
     buyer = {
         "statement": "The dominant buyer (the lab) gains from the overbuild: its average cost "
                      "per GPU-hour is lower than in the counterfactual without it.",
-        "test": "Paired by seed: the lab's net cost per GPU-hour used at the end of the run, "
-                "overbuild minus counterfactual; mean difference with a 95% t-interval.",
+        "test": "Paired by seed: the lab's all-in cost per GPU-hour used at the end of the "
+                "run (net cost per hour used plus the accrued cost of its financing per hour "
+                "used), overbuild minus counterfactual; mean difference with a 95% "
+                "t-interval.",
         "rule": f"yes iff the 95% CI of the paired difference lies entirely below 0; no iff "
                 f"entirely above 0; otherwise, or with fewer than {MIN_SEEDS} pairs, "
                 f"inconclusive.",
@@ -388,8 +444,12 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
         "reason": b_reason,
         "note": note,
         "metrics": {
-            "lab_cost_difference": {"description": "lab net cost per GPU-hour, overbuild - "
-                                                   "counterfactual, $", **diff.as_dict()},
+            "lab_cost_difference": {"description": "lab all-in cost per GPU-hour (net plus "
+                                                   "financing), overbuild - counterfactual, $",
+                                    **diff.as_dict()},
+            "lab_net_cost_difference": {"description": "lab net cost per GPU-hour (before "
+                                                       "financing), overbuild - "
+                                                       "counterfactual, $", **net.as_dict()},
             "lab_gross_cost_difference": {"description": "lab gross cost per GPU-hour, "
                                                          "overbuild - counterfactual, $",
                                           **gross.as_dict()},
@@ -397,6 +457,7 @@ def verdicts(runs: list[Run]) -> dict[str, Any]:
                 "description": "share of weeks below break-even, overbuild - counterfactual",
                 **below.as_dict()},
             "lab_avg_cost": glut_metrics["lab_avg_cost"],
+            "lab_all_in_cost": glut_metrics["lab_all_in_cost"],
         },
     }
 
@@ -881,6 +942,14 @@ def markdown(v: dict[str, Any], pictures: list[tuple[str, str]]) -> str:
             for name, m in hyp["metrics"].items():
                 lines.append(f"| {m['description']} (`{name}`) | {_ci(m['overbuild'])} | "
                              f"{_ci(m['counterfactual'])} |")
+            if hyp.get("funding"):
+                lines += ["", "The lab's funding (what it raised when its cash did not cover "
+                          "what fell due, docs/model.md 3.13):", "",
+                          "| funding | overbuild: mean [95% CI] | counterfactual: mean "
+                          "[95% CI] |", "| --- | --- | --- |"]
+                for name, m in hyp["funding"].items():
+                    lines.append(f"| {m['description']} (`{name}`) | {_ci(m['overbuild'])} | "
+                                 f"{_ci(m['counterfactual'])} |")
         if key == "compute_run" and hyp.get("cells"):
             lines += ["| shock | leverage | runs / seeds | P(run) [95% Wilson] | token "
                       "collapses (drawdown only) | weeks from shock to collapse (mean of "
@@ -910,6 +979,30 @@ def markdown(v: dict[str, Any], pictures: list[tuple[str, str]]) -> str:
                                  f"{_ci(m['counterfactual'])} |")
                 else:
                     lines.append(f"| {m['description']} (`{name}`) | {_ci(m)} |")
+    if v.get("financing"):
+        lines += ["", "## Too big to fail: the verdicts with the backstop off and on", "",
+                  f"The headline above is the file's own setting ({v['financing_headline']})."
+                  " Each financing regime's runs are paired with the counterfactual of the "
+                  "same regime and seed.", "",
+                  "| regime | glut | glut weeks, overbuild [95% CI] | buyer gained | all-in "
+                  "cost difference $/GPU-h [95% CI] | lab defaulted (overbuild / "
+                  "counterfactual) | equity $B | notes $B | vendor credit $B | deferred $B | "
+                  "written off $B |", "| --- | --- | --- | --- | --- | --- | --- | --- | "
+                  "--- | --- | --- |"]
+        for label, f in v["financing"].items():
+            fund = f["funding"]
+
+            def both(key: str, fmt: str = "{:.1f}", fund: dict[str, Any] = fund) -> str:
+                a, b = fund[key]["overbuild"]["mean"], fund[key]["counterfactual"]["mean"]
+                return " / ".join("n/a" if x is None else fmt.format(x) for x in (a, b))
+
+            lines.append(f"| {label} | **{f['glut']}** | {_ci(f['glut_weeks_share'])} | "
+                         f"**{f['buyer_gain']}** | {_ci(f['lab_cost_difference'])} | "
+                         f"{both('lab_defaulted', '{:.0%}')} | "
+                         f"{both('lab_equity_raised_usd')} | {both('lab_notes_issued_usd')} | "
+                         f"{both('lab_vendor_credit_usd')} | {both('lab_deferred_usd')} | "
+                         f"{both('lab_written_off_usd')} |")
+        lines += ["", "Funding columns: overbuild / counterfactual, means across seeds.", ""]
     if pictures:
         lines += ["", "## Charts", ""]
         for name, caption in pictures:
@@ -983,7 +1076,25 @@ def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict
                               "values; report one parameter set at a time")
         grid = sensitivity(runs, _setting, list(FAILED))
         headline = [r for r in runs if r.is_default]
+    regimes = sorted({r.backstop for r in headline})
+    financing: dict[str, Any] = {}
+    if len(regimes) > 1:  # the lab's financing regimes: one verdict each, never pooled
+        own = [r.backstop for r in headline if not r.case]
+        base_regime = own[0] if own else False
+        for flag in regimes:
+            sub = verdicts([r for r in headline if r.backstop == flag])["hypotheses"]
+            financing[_regime(flag)] = {
+                "glut": sub["glut"]["verdict"], "glut_reason": sub["glut"]["reason"],
+                "glut_weeks_share": sub["glut"]["metrics"]["glut_weeks_share"]["overbuild"],
+                "buyer_gain": sub["buyer_gain"]["verdict"],
+                "buyer_gain_reason": sub["buyer_gain"]["reason"],
+                "lab_cost_difference": sub["buyer_gain"]["metrics"]["lab_cost_difference"],
+                "funding": sub["glut"]["funding"]}
+        headline = [r for r in headline if r.backstop == base_regime]
     v = verdicts(headline)
+    if financing:
+        v["financing"] = financing
+        v["financing_headline"] = _regime(headline[0].backstop)
     if grid is not None:
         v["sensitivity"] = grid
         if not headline:
@@ -1006,6 +1117,10 @@ def write_report(paths: list[Path], out: Path, with_charts: bool = True) -> dict
     return v
 
 
+def _regime(backstop: bool) -> str:
+    return "backstop on" if backstop else "backstop off"
+
+
 def _setting(r: Run) -> tuple[tuple[str, str], ...]:
     """A run's parameter set, less the compute-run grid (reported cell by cell on its own)."""
     return tuple(kv for kv in r.params if kv[0] not in RUN_GRID_KEYS)
@@ -1015,6 +1130,9 @@ def format_verdicts(v: dict[str, Any]) -> str:
     """The lines ``cmx`` prints: one per hypothesis (and the glut's sensitivity, if swept)."""
     lines = [f"  {key}: {hyp['verdict']} ({hyp['reason']})"
              for key, hyp in v["hypotheses"].items()]
+    for label, f in v.get("financing", {}).items():
+        lines.append(f"  {label}: glut {f['glut']} ({f['glut_reason']}); buyer_gain "
+                     f"{f['buyer_gain']} ({f['buyer_gain_reason']})")
     if "sensitivity" in v:
         from scenarios.sensitivity import format_sensitivity
 

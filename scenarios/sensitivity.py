@@ -28,6 +28,7 @@ from scenarios.report import (
     YES,
     Interval,
     _save,
+    buyer_cost,
     run_metrics,
     t_interval,
     threshold_verdict,
@@ -73,7 +74,7 @@ def sensitivity(runs: list[Run], setting: Callable[[Run], tuple[tuple[str, str],
         pairs = [(m, run_metrics(base[r.seed].economy)) for r, m in zip(treat, t_rows,
                                                                            strict=True)
                  if r.seed in base]
-        diff = t_interval([a["lab_avg_cost"] - b["lab_avg_cost"] for a, b in pairs])
+        diff = t_interval([buyer_cost(a) - buyer_cost(b) for a, b in pairs])
         if pairs:
             b_verdict, b_reason = threshold_verdict(diff, 0.0, above=NO, below=YES)
         else:

@@ -23,15 +23,24 @@ def test_the_main_command_runs_both_cases_on_the_same_seeds(tmp_path: Path, caps
     assert cmx("run", str(scenario), "--no-progress", "--no-charts", "--serial",
                "--set", "compare.seeds=3", "--out", str(out)) == 0
     printed = capsys.readouterr().out
-    assert "2 case(s) (default, no_overbuild) x 3 seeds 1-3" in printed
+    # both arms with the lab's partners' backstop off (the headline) and on
+    cases = ["no_overbuild", "backstop", "backstop_no_overbuild"]
+    assert f"4 case(s) (default, {', '.join(cases)}) x 3 seeds 1-3" in printed
     assert "no_overbuild" in printed and "lab net $/h" in printed
+    assert "lab all-in $/h" in printed and "backstop on: glut" in printed
     plan = json.loads((out / "sweep.json").read_text())
-    assert [r["seed"] for r in plan["runs"]] == [1, 2, 3, 1, 2, 3]
-    assert [r.get("case") for r in plan["runs"]] == [None] * 3 + ["no_overbuild"] * 3
+    assert [r["seed"] for r in plan["runs"]] == [1, 2, 3] * 4
+    assert [r.get("case") for r in plan["runs"]] == [None] * 3 + [c for c in cases
+                                                                 for _ in range(3)]
     runs = pq.read_table(out / "runs.parquet").to_pylist()
-    assert [r["econ_strategic_overbuild"] for r in runs] == [1.0] * 3 + [0.0] * 3
+    assert [r["econ_strategic_overbuild"] for r in runs] == ([1.0] * 3 + [0.0] * 3) * 2
+    assert [r["econ_lab_backstop"] for r in runs] == [0.0] * 6 + [1.0] * 6
     v = check_verdicts(out / "report" / "verdicts.json")
-    assert v["inputs"]["pairs"] == 3
+    assert v["inputs"]["pairs"] == 3  # the headline pairs: backstop off, never pooled
+    assert set(v["financing"]) == {"backstop off", "backstop on"}
+    assert v["financing_headline"] == "backstop off"
+    for regime in v["financing"].values():
+        assert regime["lab_cost_difference"]["n"] == 3
     # enough seeds and pairs: no hypothesis is left undecided for want of them
     for key in ("glut", "buyer_gain", "circular_revenue"):
         assert "a verdict needs" not in v["hypotheses"][key]["reason"], key

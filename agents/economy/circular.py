@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .ledger import (
+    BACKSTOP_CREDIT,
     CHIP_PURCHASE,
     COMPUTE_PURCHASE,
     EQUITY,
@@ -36,7 +37,7 @@ from .ledger import (
 #: transfer kinds that are a firm's revenue
 REVENUE_KINDS = (COMPUTE_PURCHASE, CHIP_PURCHASE)
 #: transfer kinds through which a firm puts its own money into its customers
-INVESTMENT_KINDS = (EQUITY, VENDOR_FINANCING, WARRANT)
+INVESTMENT_KINDS = (EQUITY, VENDOR_FINANCING, WARRANT, BACKSTOP_CREDIT)
 
 
 class CircularTracker:

@@ -18,8 +18,10 @@ randomness is the ``numpy.random.Generator`` given at construction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
+import msgspec
 import numpy as np
 
 from .capacity import CLUSTER, BuildOrder, CapacityBook
@@ -47,7 +49,18 @@ from .intents import (
     TransferIntent,
     WithdrawIntent,
 )
+from .lab_finance import (
+    EQUITY_SOURCE,
+    NOTES_SOURCE,
+    VENDOR_CREDIT_SOURCE,
+    Arrear,
+    equity_cap,
+    pay_oldest_first,
+    revenue_growth,
+    round_share,
+)
 from .ledger import (
+    BACKSTOP_CREDIT,
     CHIP_PURCHASE,
     COMPUTE_PURCHASE,
     DEBT,
@@ -131,6 +144,23 @@ class Economy:
         self.lab_resale_revenue = 0  # micro-USD: what the lab's sales of GPU-hours fetched
         self.lab_hours_resold = 0.0  # GPU-hours the lab sold
         self.redeemed_gpu_hours = 0.0  # GPU-hours owed for tokens redeemed, this period
+        # the lab's financing (lab_finance.py): what it raised from each source, its arrears,
+        # partners' credit and whether it defaulted; all micro-USD unless said otherwise
+        self.lab_revenues: list[int] = []  # end-user revenue per period, for its growth
+        self.lab_raised = dict.fromkeys((EQUITY_SOURCE, NOTES_SOURCE, VENDOR_CREDIT_SOURCE), 0)
+        self.lab_year = -1  # the run year (0, 1, ...) the caps below apply to
+        self.lab_equity_cap = 0  # this year's cap on equity rounds
+        self.lab_year_raised = dict.fromkeys((EQUITY_SOURCE, NOTES_SOURCE), 0)
+        self.lab_credit: dict[str, int] = {}  # vendor -> backstop credit outstanding
+        self.arrears: list[Arrear] = []
+        self.lab_deferred = 0  # take-or-pay sellers agreed to defer (backstop), cumulative
+        self.lab_arrears_paid = 0  # arrears paid down, cumulative
+        self.lab_written_off = 0  # arrears and credit written off on the lab's default
+        self.lab_financing_cost = 0.0  # USD, accrued (lab_finance.py)
+        self.lab_investor_share = 0.0  # share of the lab the run's equity rounds sold
+        self.lab_defaulted = False
+        self.lab_default_period = -1
+        self.lab_exposed: set[str] = set()  # sellers the lab has owed take-or-pay
         self._plan: PeriodPlan | None = None
         self._initial: list[AnyIntent] = []
         self._setup()
@@ -204,6 +234,7 @@ class Economy:
         for deal in p.deals:
             for flow in deal.flows:
                 names += [flow.payer, flow.payee]
+        names.append(p.lab_finance.investor)
         return list(dict.fromkeys(names))  # each once, in first-mention order
 
     # -- helpers -------------------------------------------------------------------------------
@@ -227,6 +258,10 @@ class Economy:
                    if c.tag == CONTRACT and c.active(k) and (owner is None or c.owner == owner))
 
     def seller_rate(self, name: str, investment_grade: bool) -> float:
+        """A seller's cost of debt. After the lab's default a seller it owed take-or-pay to
+        borrows at the non-investment-grade spread: its book was built on the lab's credit."""
+        if self.lab_defaulted and name in self.lab_exposed:
+            investment_grade = False
         state = self.sellers[name]
         lev = leverage(state.debt(), self.clusters.assets(self.period, name))
         return cost_of_debt(self.params.finance, investment_grade, lev, self.token_price)
@@ -276,9 +311,10 @@ class Economy:
             self.record_lab_trade(micros, gpu_hours, bought)
 
     def vendor_outstanding(self, vendor: str) -> int:
-        """Micro-USD ``vendor`` has lent to sellers and not yet been repaid."""
+        """Micro-USD ``vendor`` has lent to sellers and, as backstop credit, to the lab, and
+        not yet been repaid: one lending limit bounds both."""
         return sum(loan.balance for s in self.sellers.values() for loan in s.loans
-                   if loan.lender == vendor)
+                   if loan.lender == vendor) + self.lab_credit.get(vendor, 0)
 
     def vendor_room(self, vendor: str) -> int:
         """What ``vendor`` may still lend: its lending limit less its loans outstanding, and
@@ -393,6 +429,7 @@ class Economy:
                                   reason="energy available to data centres"))
         revenue = usd_to_micros(p.lab.annual_revenue_usd * self._revenue_factor()
                                 * self.clock.years_per_period)
+        self.lab_revenues.append(revenue)
         if revenue:
             self.ledger.inject(self.lab, revenue, END_USERS, END_USER_REVENUE, k)
             intents.append(DepositIntent(holder=self.lab, micros=revenue,
@@ -465,23 +502,12 @@ class Economy:
         if obs.tokens_redeemed:
             self.redeemed_gpu_hours = self.token.redeem(obs.tokens_redeemed, obs.spot_price,
                                                         p.token)
-        # 3. take-or-pay: the lab pays for contracted capacity online, used or not
+        # 3. take-or-pay: the lab pays for contracted capacity online, used or not, financing
+        # what its cash does not cover (lab_finance.py); the rest is arrears
         ypp = self.clock.years_per_period
-        owed_total = paid_total = 0
         self.lab_hours_acquired += sum(s.contracted_lots for s in plan.sellers.values()) \
             * p.lots.gpu_hours
-        for name, sp in plan.sellers.items():
-            owed = usd_to_micros(sp.contracted_gw * p.commitments.usd_per_gw_year * ypp)
-            if not owed:
-                continue
-            t = self.ledger.pay_up_to(lab, name, owed, COMPUTE_PURCHASE, k)
-            owed_total += owed
-            paid_total += t.amount
-            self.lab_cost += owed  # accrued: the hours were delivered, paid for or not
-            self.lab_unpaid += owed - t.amount
-            if t.amount:
-                intents.append(TransferIntent(payer=lab, payee=name, micros=t.amount,
-                                              kind=COMPUTE_PURCHASE, reason="take-or-pay"))
+        owed_total, paid_total = self._settle_lab(plan, intents)
         # 4. operating costs and debt service; default when they cannot be met
         defaults: list[DefaultRecord] = []
         for name in sorted(plan.sellers):
@@ -519,7 +545,9 @@ class Economy:
             self.expected_price += w * (obs.spot_price - self.expected_price)
         orders: list[BuildOrder] = []
         if k % self.capex_every == 0:
-            orders += self._contract_builds(intents) + self._merchant_builds(obs, intents)
+            if not self.lab_defaulted:  # a defaulted lab's contracts have ended
+                orders += self._contract_builds(intents)
+            orders += self._merchant_builds(obs, intents)
             orders += self._power_builds()
         # 6. the record
         metrics = self._metrics(plan, obs, orders, defaults, owed_total, paid_total)
@@ -529,6 +557,255 @@ class Economy:
         return PeriodResult(period=k, intents=tuple(intents),
                             transfers=tuple(self.ledger.transfers[first_transfer:]),
                             defaults=tuple(defaults), orders=tuple(orders), metrics=metrics)
+
+    # -- the lab's financing (lab_finance.py) --------------------------------------------------
+    def _settle_lab(self, plan: PeriodPlan, intents: list[AnyIntent]) -> tuple[int, int]:
+        """Pay what falls due on the lab this period, raising what its cash does not cover.
+
+        Due: arrears of earlier periods, the lab's opex and the take-or-pay for contracted GW
+        online. When its cash is short the lab raises money in ``lab_finance.order``. Cash
+        then pays arrears oldest first, opex, and the take-or-pay (pro rata by seller when
+        short); the unpaid take-or-pay is deferred by sellers under the backstop, up to each
+        one's limit, and is plain arrears beyond it. Spare cash repays partners' credit.
+        Plain arrears older than the grace period are a default. Returns (take-or-pay owed
+        this period, paid this period)."""
+        p = self.params
+        f = p.lab_finance
+        k = self.period
+        lab = self.lab
+        ypp = self.clock.years_per_period
+        self._accrue_financing_cost()
+        owed = {n: usd_to_micros(sp.contracted_gw * p.commitments.usd_per_gw_year * ypp)
+                for n, sp in sorted(plan.sellers.items())}
+        owed = {n: v for n, v in owed.items() if v > 0}
+        self.lab_cost += sum(owed.values())  # accrued: the hours were delivered either way
+        self.lab_exposed |= set(owed)
+        opex = usd_to_micros(f.opex_usd_per_year * ypp)
+        due = sum(owed.values()) + opex + sum(a.micros for a in self.arrears)
+        short = due - self.ledger.balance(lab)
+        if short > 0 and not self.lab_defaulted:
+            self._raise(short, intents)
+        # arrears, oldest first
+        for arrear, x in pay_oldest_first(self.arrears, self.ledger.balance(lab)):
+            self._pay_due(arrear.payee, x, intents, "take-or-pay arrears paid down")
+            arrear.micros -= x
+            self.lab_arrears_paid += x
+        self.arrears = [a for a in self.arrears if a.micros > 0]
+        # the lab's own operating cost
+        if opex:
+            x = min(opex, self.ledger.balance(lab))
+            self._pay_due(OUTSIDE, x, intents, "lab operating costs")
+            if opex > x:
+                self.arrears.append(Arrear(payee=OUTSIDE, period=k, micros=opex - x,
+                                           deferred=False))
+        # this period's take-or-pay, pro rata by seller when the cash is short
+        names = list(owed)
+        cash = self.ledger.balance(lab)
+        total = sum(owed.values())
+        pays = ([owed[n] for n in names] if cash >= total
+                else split_pro_rata(cash, [owed[n] for n in names]) if names else [])
+        for name, x in zip(names, pays, strict=True):
+            if x:
+                self._pay_due(name, x, intents, "take-or-pay")
+            unpaid = owed[name] - x
+            if unpaid <= 0:
+                continue
+            defer = 0
+            if f.backstop and not self.lab_defaulted:
+                limit = int(f.deferral_years * owed[name] / ypp)
+                deferred = sum(a.micros for a in self.arrears if a.payee == name and a.deferred)
+                defer = max(0, min(unpaid, limit - deferred))
+            if defer:
+                self.arrears.append(Arrear(payee=name, period=k, micros=defer, deferred=True))
+                self.lab_deferred += defer
+            if unpaid > defer:
+                self.arrears.append(Arrear(payee=name, period=k, micros=unpaid - defer,
+                                           deferred=False))
+        self._repay_credit(intents)
+        grace = max(1, int(round(f.grace_weeks * 168.0 / self.hours)))
+        if not self.lab_defaulted and any(not a.deferred and k - a.period >= grace
+                                          for a in self.arrears):
+            self._lab_default()
+        self.lab_unpaid = sum(a.micros for a in self.arrears) + self.lab_written_off
+        return total, sum(pays)
+
+    def _pay_due(self, payee: str, micros: int, intents: list[AnyIntent], reason: str) -> None:
+        """The lab pays ``micros`` to a seller (a compute purchase) or its opex to outside."""
+        if micros <= 0:
+            return
+        if payee == OUTSIDE:
+            self.ledger.transfer(self.lab, OUTSIDE, micros, OPEX, self.period)
+            intents.append(WithdrawIntent(holder=self.lab, micros=micros, kind=OPEX,
+                                          reason=reason))
+            return
+        self.ledger.transfer(self.lab, payee, micros, COMPUTE_PURCHASE, self.period)
+        intents.append(TransferIntent(payer=self.lab, payee=payee, micros=micros,
+                                      kind=COMPUTE_PURCHASE, reason=reason))
+
+    def _raise(self, short: int, intents: list[AnyIntent]) -> None:
+        """Raise up to ``short`` micro-USD for the lab from its sources, in order."""
+        f = self.params.lab_finance
+        year = int(math.floor(self.years() + 1e-9))
+        if year != self.lab_year:  # a new year: caps reset, the equity cap follows growth
+            self.lab_year = year
+            self.lab_year_raised = dict.fromkeys(self.lab_year_raised, 0)
+            growth = revenue_growth(self.lab_revenues, self._periods_per_year(),
+                                    f.reference_growth)
+            self.lab_equity_cap = usd_to_micros(equity_cap(f, growth))
+        for source in f.order:
+            if short <= 0:
+                break
+            if source == EQUITY_SOURCE:
+                got = self._equity_round(short, intents)
+            elif source == NOTES_SOURCE and f.notes:
+                got = self._issue_notes(short, intents)
+            elif source == VENDOR_CREDIT_SOURCE and f.backstop:
+                got = self._vendor_credit(short, intents)
+            else:
+                got = 0
+            self.lab_raised[source] += got
+            short -= got
+
+    def _equity_round(self, short: int, intents: list[AnyIntent]) -> int:
+        """An equity round from the investor entity, within what is left of the year's cap;
+        it dilutes earlier holders at the round's valuation."""
+        f = self.params.lab_finance
+        amount = min(short, self.lab_equity_cap - self.lab_year_raised[EQUITY_SOURCE])
+        if amount <= 0:
+            return 0
+        self._pay_external(f.investor, self.lab, amount, EQUITY, intents, "lab equity round")
+        self.lab_year_raised[EQUITY_SOURCE] += amount
+        revenue = self.params.lab.annual_revenue_usd * self._revenue_factor()
+        share = round_share(amount / 1e6, revenue, f)
+        self.lab_investor_share = 1.0 - (1.0 - self.lab_investor_share) * (1.0 - share)
+        return amount
+
+    def _issue_notes(self, short: int, intents: list[AnyIntent]) -> int:
+        """Revenue-linked notes: compute-credit tokens sold to holders at the token's price,
+        in whole exchange lots, within what is left of the year's cap."""
+        p = self.params
+        price = self.token_price
+        left = usd_to_micros(p.lab_finance.notes_cap_usd_per_year) \
+            - self.lab_year_raised[NOTES_SOURCE]
+        lot_micros = p.lots.tokens * price * 1e6
+        if price <= 0 or left <= 0 or lot_micros <= 0:
+            return 0
+        lots = min(math.ceil(short / lot_micros), int(left // lot_micros))
+        if lots <= 0:
+            return 0
+        tokens = lots * p.lots.tokens
+        micros = usd_to_micros(tokens * price)
+        self.token.issue(tokens)
+        self.ledger.inject(self.lab, micros, TOKEN_HOLDERS, TOKEN_ISSUANCE, self.period)
+        intents.append(DepositIntent(holder=self.lab, micros=micros, kind=TOKEN_ISSUANCE,
+                                     reason="lab notes: token issuance proceeds"))
+        intents.append(MintIntent(holder=TOKEN_HOLDERS, asset=CCT, lots=lots,
+                                  reason="lab notes: token issuance"))
+        self.lab_year_raised[NOTES_SOURCE] += micros
+        return micros
+
+    def _vendor_credit(self, short: int, intents: list[AnyIntent]) -> int:
+        """The backstop's cash: chip vendors lend the lab up to their room under their
+        lending limits, split by their chip shares (what a capped vendor cannot lend goes to
+        the others in the same proportions)."""
+        v = self.params.vendors
+        rooms = {n: self.vendor_room(n) for n in sorted(v.vendor_shares)}
+        active = [n for n in rooms if rooms[n] > 0 and v.vendor_shares[n] > 0]
+        lent = dict.fromkeys(rooms, 0)
+        left = short
+        while left > 0 and active:
+            split = split_pro_rata(left, [int(round(v.vendor_shares[n] * 1e6)) for n in active])
+            still = []
+            for n, want in zip(active, split, strict=True):
+                take = min(want, rooms[n] - lent[n])
+                lent[n] += take
+                left -= take
+                if lent[n] < rooms[n]:
+                    still.append(n)
+            active = still
+        for n, amount in sorted(lent.items()):
+            if amount:
+                self.ledger.transfer(n, self.lab, amount, BACKSTOP_CREDIT, self.period)
+                intents.append(TransferIntent(payer=n, payee=self.lab, micros=amount,
+                                              kind=BACKSTOP_CREDIT,
+                                              reason="backstop: vendor credit to the lab"))
+                self.lab_credit[n] = self.lab_credit.get(n, 0) + amount
+        return sum(lent.values())
+
+    def _repay_credit(self, intents: list[AnyIntent]) -> None:
+        """Cash the lab has left once everything due is paid repays partners' credit, pro
+        rata to what each vendor is owed."""
+        cash = self.ledger.balance(self.lab)
+        owed = {n: x for n, x in sorted(self.lab_credit.items()) if x > 0}
+        if cash <= 0 or not owed or self.arrears:
+            return
+        pay = min(cash, sum(owed.values()))
+        for n, x in zip(owed, split_pro_rata(pay, list(owed.values())), strict=True):
+            if x:
+                self.ledger.transfer(self.lab, n, x, DEBT_SERVICE, self.period)
+                intents.append(TransferIntent(payer=self.lab, payee=n, micros=x,
+                                              kind=DEBT_SERVICE,
+                                              reason="backstop credit repaid"))
+                self.lab_credit[n] -= x
+        self.lab_credit = {n: x for n, x in self.lab_credit.items() if x > 0}
+
+    def _accrue_financing_cost(self) -> None:
+        """The period's cost of the lab's financing, accrued in USD (not paid in cash): the
+        required return on equity raised in the run, the notes' yield, the rate on partners'
+        credit and on arrears outstanding."""
+        f = self.params.lab_finance
+        dt = self.clock.years_per_period
+        cost = (f.equity_cost_rate * self.lab_raised[EQUITY_SOURCE]
+                + f.notes_rate * self.lab_raised[NOTES_SOURCE]
+                + f.vendor_credit_rate * sum(self.lab_credit.values())
+                + f.arrears_rate * sum(a.micros for a in self.arrears))
+        self.lab_financing_cost += cost * dt / 1e6
+
+    def _lab_default(self) -> None:
+        """The lab defaults: sellers write off the arrears they are owed and vendors their
+        credit, the take-or-pay contracts end (contracted capacity, online or pending, is the
+        sellers' merchant capacity from now on), no contract is built any more, and sellers
+        the lab owed borrow at the non-investment-grade spread (``seller_rate``)."""
+        self.lab_defaulted = True
+        self.lab_default_period = self.period
+        self.lab_written_off += sum(a.micros for a in self.arrears) \
+            + sum(self.lab_credit.values())
+        self.arrears = []
+        self.lab_credit = {}
+        for cohort in self.clusters.cohorts:
+            if cohort.tag == CONTRACT:
+                cohort.tag = MERCHANT
+        self.clusters.pending = [msgspec.structs.replace(o, tag=MERCHANT)
+                                 if o.tag == CONTRACT else o for o in self.clusters.pending]
+
+    def lab_finance_metrics(self) -> dict[str, float]:
+        """The lab's funding picture to date, in USD: raised per source, partners' support,
+        arrears, write-offs, the accrued financing cost and whether it defaulted."""
+        f = self.params.lab_finance
+        lab_hours = self.lab_hours
+        _, net, _ = self.lab_cost_per_hour()
+        per_hour = self.lab_financing_cost / lab_hours if lab_hours else 0.0
+        return {
+            "lab_backstop": float(f.backstop),
+            "lab_equity_raised_usd": self.lab_raised[EQUITY_SOURCE] / 1e6,
+            "lab_notes_issued_usd": self.lab_raised[NOTES_SOURCE] / 1e6,
+            "lab_vendor_credit_usd": self.lab_raised[VENDOR_CREDIT_SOURCE] / 1e6,
+            "lab_vendor_credit_outstanding_usd": sum(self.lab_credit.values()) / 1e6,
+            "lab_deferred_usd": self.lab_deferred / 1e6,
+            "lab_arrears_usd": sum(a.micros for a in self.arrears) / 1e6,
+            "lab_arrears_deferred_usd": sum(a.micros for a in self.arrears if a.deferred)
+            / 1e6,
+            "lab_arrears_paid_usd": self.lab_arrears_paid / 1e6,
+            "lab_written_off_usd": self.lab_written_off / 1e6,
+            "lab_defaulted": float(self.lab_defaulted),
+            # 0 while the lab has not defaulted (NaN would break equality of histories)
+            "lab_default_year": (self.clock.year(self.lab_default_period)
+                                 if self.lab_defaulted else 0.0),
+            "lab_equity_cap_usd": self.lab_equity_cap / 1e6,
+            "lab_investor_share": self.lab_investor_share,
+            "lab_financing_cost_usd": self.lab_financing_cost,
+            "lab_all_in_cost": net + per_hour,
+        }
 
     # -- default -------------------------------------------------------------------------------
     def _default(self, name: str, intents: list[AnyIntent]) -> DefaultRecord:
@@ -899,6 +1176,7 @@ class Economy:
             "lab_gross_cost": lab_gross,
             "lab_resale_gain_usd": lab_gain,
             "lab_unpaid_usd": self.lab_unpaid / 1e6,
+            **self.lab_finance_metrics(),
             "token_redemption_gpu_hours": self.redeemed_gpu_hours,
             "token_redeemed": self.token.redeemed,
             "token_bought_back": self.token.bought_back,

@@ -38,6 +38,8 @@ DEBT_SERVICE = "debt_service"  # interest and principal repaid to lenders
 OPEX = "opex"  # operating costs paid outside the model
 DISTRESSED_SALE = "distressed_sale"  # proceeds of a defaulter's capacity sold off
 EXCHANGE_FEE = "exchange_fee"  # trading fees paid to (or rebates from) the exchange
+BACKSTOP_CREDIT = "backstop_credit"  # a partner (chip vendor) lending the lab cash to avert
+#: its default ("too big to fail"); repaid as ``debt_service``
 
 OUTSIDE = "outside"  # the rest of the world: payee of costs, payer of injections
 END_USERS = "end_users"

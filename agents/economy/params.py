@@ -17,6 +17,7 @@ from .demand import DemandParams
 from .energy import EnergyParams
 from .finance import FinanceParams
 from .intents import LotSizes
+from .lab_finance import LabFinanceParams
 from .units import Clock
 
 
@@ -176,6 +177,8 @@ class EconomyParams(_Params):
     token: TokenParams = TokenParams()
     commitments: CommitmentParams = CommitmentParams()
     lab: LabParams = LabParams()
+    #: how the lab finances what falls due beyond its cash (equity, notes, the backstop)
+    lab_finance: LabFinanceParams = LabFinanceParams()
     sellers: tuple[SellerParams, ...] = DEFAULT_SELLERS
     vendors: VendorParams = VendorParams()
     deals: tuple[Deal, ...] = DEFAULT_DEALS
@@ -192,6 +195,8 @@ class EconomyParams(_Params):
         names = [s.name for s in self.sellers]
         if len(set(names)) != len(names):
             raise ValueError("seller names must be unique")
-        reserved = {self.lab.name, self.power.producer, self.users, self.distressed_buyer}
+        reserved = {self.lab.name, self.power.producer, self.users, self.distressed_buyer,
+                    self.lab_finance.investor}
         if reserved & set(names):
-            raise ValueError("a seller may not share a name with the lab, producer or users")
+            raise ValueError("a seller may not share a name with the lab, producer, users or "
+                             "the lab's equity investors")

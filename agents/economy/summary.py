@@ -11,6 +11,12 @@ from collections.abc import Sequence
 
 from .economy import Economy
 
+#: the lab's funding numbers a run's summary carries (``Economy.lab_finance_metrics``)
+LAB_FINANCE_KEYS = ("lab_backstop", "lab_equity_raised_usd", "lab_notes_issued_usd",
+                    "lab_vendor_credit_usd", "lab_deferred_usd", "lab_arrears_usd",
+                    "lab_arrears_paid_usd", "lab_written_off_usd", "lab_defaulted",
+                    "lab_default_year", "lab_financing_cost_usd", "lab_all_in_cost")
+
 
 def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
     """Did supply outrun demand, for how long was the price below break-even, who defaulted.
@@ -23,7 +29,10 @@ def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
       resold at the lower of cost and price, take-or-pay as owed: never negative, see
       ``Economy.lab_cost_per_hour``); ``lab_gross_cost`` per hour acquired;
       ``lab_resale_gain_usd``, what resales fetched above cost; ``lab_unpaid_usd``, the
-      take-or-pay it owed and could not pay.
+      take-or-pay it owed and could not pay (arrears outstanding plus written off).
+    * the lab's funding (``LAB_FINANCE_KEYS``): raised from each source, deferred by sellers,
+      arrears, write-offs, whether and when it defaulted, the accrued financing cost and
+      ``lab_all_in_cost``, its net cost per hour used plus that financing cost per hour.
     """
     if not history:
         return {}
@@ -43,6 +52,9 @@ def glut_summary(history: Sequence[dict[str, float]]) -> dict[str, float]:
         "lab_gross_cost": history[-1]["lab_gross_cost"],
         "lab_resale_gain_usd": history[-1].get("lab_resale_gain_usd", 0.0),
         "lab_unpaid_usd": history[-1].get("lab_unpaid_usd", 0.0),
+        # the lab's funding to date (lab_finance.py): USD, a 0/1 flag, the default's year (0
+        # when none) and its cost per hour used with the accrued financing cost added
+        **{k: history[-1].get(k, 0.0) for k in LAB_FINANCE_KEYS},
         "final_capacity_gw": history[-1]["capacity_gw"],
         "final_contracted_gw": history[-1]["contracted_gw"],
     }
