@@ -545,13 +545,11 @@ async def test_a_slow_disk_back_pressures_a_pipelining_client(tmp_path: Path) ->
     every order is still answered once it is durable."""
     journal = open_journal(tmp_path / "s", support_config(), policy="batch")
     gateway = Gateway(support_config(outbound_queue=20), journal=journal)
-    real_sync = journal.writer.sync
-
-    def slow_sync() -> None:
+    def slow_fsync(fd: int) -> None:
         time.sleep(0.02)
-        real_sync()
+        os.fsync(fd)
 
-    journal.writer.sync = slow_sync  # type: ignore[method-assign]
+    journal.writer.fsync = slow_fsync
     most = 0
     deliver = gateway.deliver
 

@@ -6,22 +6,25 @@ drained by its own writer task; a client that stops reading fills it and is disc
 close code 1008 and a reason, instead of growing server memory. The engine is driven only from
 the event loop thread, so it needs no locks.
 
-With a journal, the gateway holds every outgoing message while commands are uncommitted. Once
-per event-loop turn (``loop.call_soon`` after the first held message) the server writes what
-was applied to the OS and runs the fsync in a single disk thread; when it returns, that batch's
-answers and notifications go out. Commands that arrive during the fsync are served meanwhile
-and form the next batch, so batches grow with the disk's latency instead of the loop stalling
-on it (pipelined group commit). A failed commit stops the server: nothing more is
-acknowledged, and a restart recovers from what is durable.
+With a journal, the gateway holds every outgoing message while commands are not yet durable.
+Once per event-loop turn (``loop.call_soon`` after the first held message) the server writes
+what the turn applied to the OS, closes the turn's messages into a batch and asks the fsync
+helper (:mod:`exchange.journal.groupcommit`: a small process, so that no fsync has to take the
+GIL back from the busy loop) for an fsync; it does not wait. The helper runs its fsyncs back to
+back, each covering every batch written before it started, and the loop sends each batch as
+soon as the journal is durable up to it. So the loop never stalls on the disk, the next batch
+is written while the previous one is being synced, and no batch waits for more than the rest
+of the fsync in flight plus its own (pipelined group commit). A failed fsync or write, or a
+helper that dies, stops the server: nothing more is acknowledged, and a restart recovers
+from what is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import functools
 import logging
+import os
 import ssl as ssl_module
 from collections import deque
 from typing import Any
@@ -32,8 +35,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from exchange.core.messages import Tick
+from exchange.journal.groupcommit import SyncProcess, SyncThread
 
-from .protocol import Gateway, HeldBatch, Session
+from .protocol import Gateway, Session
 
 log = logging.getLogger("exchange.gateway")
 
@@ -61,8 +65,9 @@ class GatewayServer:
         self._kicks: set[asyncio.Task[None]] = set()
         self._release_scheduled = False
         self.failed = asyncio.Event()  # set when the journal could not commit
-        self._disk: concurrent.futures.ThreadPoolExecutor | None = None
-        self._sync_future: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._syncer: SyncThread | SyncProcess | None = None
+        self._synced_scheduled = False
         gateway.on_hold = self._schedule_release
 
     def _schedule_release(self) -> None:
@@ -71,40 +76,92 @@ class GatewayServer:
             asyncio.get_running_loop().call_soon(self._release)
 
     def _release(self) -> None:
-        """Start a group commit of everything applied this turn; its fsync runs in the
-        disk thread, and the messages go out when it is done."""
+        """End of an event-loop turn that held messages: write what it applied to the OS,
+        close its messages into a batch and ask the disk helper to make it durable. The loop
+        does not wait: the batch goes out once its fsync has returned (:meth:`_synced`), and
+        meanwhile the next turns apply, write and queue the next batches."""
         self._release_scheduled = False
-        gateway = self.gateway
-        if gateway.syncing is not None or self.failed.is_set():
-            return  # _synced starts the next commit
+        if self.failed.is_set():
+            return
         try:
-            batch = gateway.start_commit()
+            target = self.gateway.start_commit()
         except Exception:
             self._fail()
             return
-        if batch is None:
+        if target is None:
             return
-        loop = asyncio.get_running_loop()
-        if self._disk is None:
-            self._disk = concurrent.futures.ThreadPoolExecutor(1, "journal-fsync")
-        future = loop.run_in_executor(self._disk, gateway.venue.sync_journal)
-        self._sync_future = future
-        future.add_done_callback(functools.partial(self._synced, batch))
+        if self._syncer is None:
+            self._start_syncer()
+        syncer = self._syncer
+        assert syncer is not None
+        syncer.request(target)
+        if syncer.error is not None:  # the helper is gone: fail now, not at the next reply
+            journal = self.gateway.venue.journal
+            assert journal is not None
+            journal.writer.failed(syncer.error)
+            self._synced()
 
-    def _synced(self, batch: HeldBatch, future: asyncio.Future[None]) -> None:
-        self._sync_future = None
-        if future.cancelled() or future.exception() is not None:
-            self.gateway.sync_failed()
-            self._fail(None if future.cancelled() else future.exception())
+    def _start_syncer(self) -> None:
+        """The fsync helper: a process when the journal uses the real fsync (no GIL to share
+        with the event loop, see :class:`SyncProcess`), a thread when a test injected its own
+        fsync (a Python callable runs only in this process) or no process can be started."""
+        journal = self.gateway.venue.journal
+        assert journal is not None
+        writer = journal.writer
+        loop = self._loop = asyncio.get_running_loop()
+        if writer.fsync is os.fsync:
+            try:
+                helper = SyncProcess(writer.fileno())
+            except OSError as exc:
+                log.warning("no fsync helper process (%s); fsyncing in a thread", exc)
+            else:
+                self._syncer = helper
+                writer.delegate(helper.wait)
+                loop.add_reader(helper.reply_fd, self._helper_replied)
+                return
+        self._syncer = SyncThread(self.gateway.venue.sync_journal, self._synced_threadsafe)
+
+    def _helper_replied(self) -> None:
+        helper = self._syncer
+        assert isinstance(helper, SyncProcess)
+        if not helper.read_replies():
             return
-        self.gateway.finish_commit(batch)
-        if self.gateway.held:
-            self._release()
+        journal = self.gateway.venue.journal
+        assert journal is not None
+        if helper.error is None:
+            journal.writer.synced(helper.covered)
+        else:
+            journal.writer.failed(helper.error)
+            assert self._loop is not None
+            self._loop.remove_reader(helper.reply_fd)
+        self._synced()
+
+    def _synced_threadsafe(self) -> None:
+        """Called in the disk thread after each fsync: wake the loop once, however many
+        fsyncs finish before it gets to run :meth:`_synced`."""
+        if not self._synced_scheduled:
+            self._synced_scheduled = True
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._synced)
+            except RuntimeError:
+                pass  # the loop is closed: shutting down, nothing to send any more
+
+    def _synced(self) -> None:
+        self._synced_scheduled = False  # before reading what is durable, see above
+        syncer = self._syncer
+        if syncer is not None and syncer.error is not None:
+            if not self.failed.is_set():
+                self.gateway.sync_failed()
+                self._fail(syncer.error)
+            return
+        self.gateway.finish_commit()
 
     def _fail(self, exc: BaseException | None = None) -> None:
-        """Called from an ``except`` block or with the exception a worker raised."""
+        """Called from an ``except`` block or with the exception the fsync helper reported."""
         log.critical("journal commit failed: no longer acknowledging anything",
                      exc_info=exc if exc is not None else True)
+        self.gateway.halted = True
         self.failed.set()
 
     @property
@@ -138,17 +195,27 @@ class GatewayServer:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
-        if self._sync_future is not None:
-            with contextlib.suppress(Exception):
-                await self._sync_future
-        if (self.gateway.held or self.gateway.syncing) and not self.failed.is_set():
+        if self._syncer is not None:
+            syncer, self._syncer = self._syncer, None
+            if isinstance(syncer, SyncProcess):
+                asyncio.get_running_loop().remove_reader(syncer.reply_fd)
+            await asyncio.get_running_loop().run_in_executor(None, syncer.close)
+            journal = self.gateway.venue.journal
+            if journal is not None:
+                journal.writer.delegate(None)  # the helper is gone: fsync here again
+                if isinstance(syncer, SyncProcess):
+                    if syncer.error is None:
+                        journal.writer.synced(syncer.covered)
+                    else:
+                        journal.writer.failed(syncer.error)
+            if syncer.error is not None and not self.failed.is_set():
+                self.gateway.sync_failed()
+                self._fail(syncer.error)
+        if (self.gateway.held or self.gateway.waiting) and not self.failed.is_set():
             try:
                 self.gateway.release()
             except Exception:
                 self._fail()
-        if self._disk is not None:
-            self._disk.shutdown(wait=True)
-            self._disk = None
 
     async def __aenter__(self) -> GatewayServer:
         return self

@@ -132,7 +132,7 @@ class JournaledEngine:
             self.report: RecoveryReport | None = None
         else:
             self.engine, self.report = recover(self.directory, config)
-        self.writer = JournalWriter(journal, policy)
+        self.writer = JournalWriter(journal, policy, seq=self.engine.seq)
         self.snapshot_every = snapshot_every
 
     def apply(self, command: object, ts: int) -> list:
