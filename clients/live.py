@@ -69,13 +69,17 @@ class LiveClock:
     """Virtual time = ``start_ns`` + (loop time since :meth:`start`) x ``speed``.
 
     The loop's monotonic clock drives wake-ups; the wall clock taken at the same instant
-    converts the server's millisecond timestamps (wall time) into virtual time."""
+    converts the server's millisecond timestamps (wall time) into virtual time. A server whose
+    engine runs on this very clock (``server_virtual``: the economy scenarios, whose futures
+    expire at scenario dates) already reports virtual time, so its timestamps pass through.
+    Before :meth:`start` the clock stands at ``start_ns``."""
 
-    def __init__(self, start_ns: int, speed: float) -> None:
+    def __init__(self, start_ns: int, speed: float, server_virtual: bool = False) -> None:
         if not speed > 0:
             raise ValueError("speed must be positive")
         self.start_ns = start_ns
         self.speed = speed
+        self.server_virtual = server_virtual
         self.t0 = 0.0
         self.wall0_ns = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -86,7 +90,8 @@ class LiveClock:
         self.wall0_ns = time.time_ns()
 
     def now(self) -> int:
-        assert self.loop is not None, "clock not started"
+        if self.loop is None:
+            return self.start_ns
         return self.start_ns + int((self.loop.time() - self.t0) * NS * self.speed)
 
     def loop_time(self, ts: int) -> float:
@@ -95,6 +100,8 @@ class LiveClock:
 
     def from_wall_ms(self, ms: int) -> int:
         """A server timestamp (wall-clock ms) as virtual ns."""
+        if self.server_virtual:
+            return ms * 1_000_000
         return self.start_ns + int((ms * 1_000_000 - self.wall0_ns) * self.speed)
 
 

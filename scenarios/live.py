@@ -9,8 +9,13 @@ second). External bots connect to the same server and trade with them.
 
 What stays deterministic is what the seed controls: every agent's draws and every exogenous
 path. What the agents see depends on wall-clock timing (network, scheduling, external bots),
-so two live runs never produce the same trades. Scenarios with an ``[economy]`` section are
-refused: the economy driver steps the in-process engine directly and has no live form.
+so two live runs never produce the same trades.
+
+A scenario with an ``[economy]`` section (``compute_glut``, ``compute_run``, ``baseline``) runs
+its economy driver in the server process through :mod:`scenarios.live_economy`; the engine
+then runs on the scenario's virtual clock (the GPU-hour strip expires at scenario dates), the
+feed follows every instrument, and the demo accounts get ``DEMO_ECONOMY_LOTS`` lots of each
+spot asset and ``DEMO_ECONOMY_USD`` dollars, enough to trade lots of a million GPU-hours.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -32,12 +38,18 @@ from clients.live import LiveClient, LiveClock, MarketFeed
 from exchange.core.instruments import USD, InstrumentSpec
 from exchange.gateway.config import AccountConfig, GatewayConfig
 from scenarios.config import Loaded, ScenarioError
+from scenarios.live_economy import LiveHost
 from scenarios.world import World, apply_shock, draw
+
+if TYPE_CHECKING:  # pragma: no cover
+    from exchange.gateway.protocol import Gateway
 
 log = logging.getLogger("scenarios.live")
 
 NS = 1_000_000_000
 DEMO_ASSET_UNITS = "10000"  # of each scenario spot asset, for the default demo accounts
+DEMO_ECONOMY_LOTS = 20  # of each spot asset, for the demo accounts of an economy scenario
+DEMO_ECONOMY_USD = "200000000"
 
 
 def _generator(seq: np.random.SeedSequence) -> np.random.Generator:
@@ -58,9 +70,6 @@ class LiveScenario:
                  ) -> None:
         sc = loaded.scenario
         meta = sc.scenario
-        if sc.economy is not None:
-            raise ScenarioError(f"{loaded.path}: key `economy`: live mode does not run the "
-                                "economy driver; use `cmx run` for this scenario")
         if not speed > 0:
             raise ScenarioError("--speed must be positive")
         self.loaded = loaded
@@ -73,6 +82,7 @@ class LiveScenario:
         # latency streams are spawned but unused (the network is the latency here).
         root = np.random.SeedSequence(seed)
         ss_agents, ss_latency, ss_series = root.spawn(3)
+        self._root = root  # the economy's stream is its fourth child, as in the runner
         paths = [draw(s, meta.duration, self.start_ns, _generator(ss))
                  for s, ss in zip(sc.exogenous, ss_series.spawn(len(sc.exogenous)), strict=True)]
         self.world = World(paths)
@@ -100,10 +110,15 @@ class LiveScenario:
                 agent = cls(account, params, _generator(aseq), group.instrument)
                 self.agents.append(LiveAgent(agent, group.name, acct))
                 account += 1
+        self.economy_section = sc.economy
+        if sc.economy is not None:  # economy agents trade the whole strip, kWh and the token
+            self.instruments = sorted(self.specs)
         self.clients: list[LiveClient] = []
         self.feed: MarketFeed | None = None
-        self.clock = LiveClock(self.start_ns, speed)
+        self.clock = LiveClock(self.start_ns, speed, server_virtual=sc.economy is not None)
         self.started_wall = 0.0
+        self.host: LiveHost | None = None
+        self.driver: Any = None
 
     def _spot(self, asset: str) -> InstrumentSpec:
         return next(s for s in self.specs.values() if s.kind == "spot" and s.base == asset)
@@ -117,11 +132,19 @@ class LiveScenario:
         scenario lists instead of the default market's assets."""
         accounts = list(config.accounts)
         if demo:
-            assets = sorted({s.base for s in self.specs.values() if s.kind == "spot"})
-            accounts = [msgspec.structs.replace(
-                a, deposits={**{k: v for k, v in a.deposits.items() if k == USD},
-                             **{asset: DEMO_ASSET_UNITS for asset in assets}})
-                for a in accounts]
+            spots = sorted((s for s in self.specs.values() if s.kind == "spot"),
+                           key=lambda s: s.base)
+            economy = self.economy_section is not None
+            units = {s.base: str(s.lots_to_amount(DEMO_ECONOMY_LOTS)) if economy
+                     else DEMO_ASSET_UNITS for s in spots}
+
+            def cash(a: AccountConfig) -> dict[str, str]:
+                if economy:
+                    return {USD: DEMO_ECONOMY_USD}
+                return {k: v for k, v in a.deposits.items() if k == USD}
+
+            accounts = [msgspec.structs.replace(a, deposits={**cash(a), **units})
+                        for a in accounts]
         taken = {a.id for a in accounts}
         clash = [a.account.id for a in self.agents if a.account.id in taken]
         if clash:
@@ -139,6 +162,24 @@ class LiveScenario:
         return msgspec.structs.replace(
             config, instruments=list(self.specs.values()), marks=marks, rate_limit=rate_limit,
             accounts=accounts + [a.account for a in self.agents])
+
+    def engine_clock(self) -> Callable[[], int] | None:
+        """The clock the server's engine must run on: the scenario's virtual clock for an
+        economy (its futures expire at scenario dates), else None (the server's wall clock)."""
+        return self.clock.now if self.economy_section is not None else None
+
+    def attach_gateway(self, gateway: Gateway) -> None:
+        """Start the economy driver on the server's engine (its setup mints and deposits are
+        applied now, at the scenario's start time). A scenario without economy: no-op."""
+        if self.economy_section is None:
+            return
+        from scenarios.economy_driver import attach
+
+        meta = self.loaded.scenario.scenario
+        self.host = LiveHost(gateway, self.clock, self.start_ns,
+                             self.start_ns + int(meta.duration * NS),
+                             [e.agent for e in self.agents])
+        self.driver = attach(self.host, self.economy_section, self._root.spawn(1)[0])
 
     # -- running ---------------------------------------------------------------------------------
     async def connect(self, url: str) -> None:
@@ -167,6 +208,11 @@ class LiveScenario:
             await self.connect(url)
             self.clock.start()  # virtual time starts when every agent is connected
             self.started_wall = time.monotonic()
+            economy: asyncio.Task | None = None
+            if self.host is not None:
+                # the economy opens its first period before any agent acts, as in `cmx run`
+                self.host.run_due()
+                economy = asyncio.create_task(self.host.run())
             for entry in self.agents:
                 try:
                     entry.agent.on_start()
@@ -175,7 +221,19 @@ class LiveScenario:
             log.info("live scenario %s: %d agents started at speed %g (%.1f s of wall time)",
                      self.loaded.scenario.scenario.name, len(self.agents), self.speed,
                      self.duration / self.speed)
-            await asyncio.sleep(self.duration / self.speed)
+            if economy is None:
+                await asyncio.sleep(self.duration / self.speed)
+            else:
+                try:
+                    # a failed economy step ends the scenario with its error
+                    await asyncio.wait_for(asyncio.shield(economy),
+                                           self.duration / self.speed)
+                except TimeoutError:
+                    pass
+                finally:
+                    economy.cancel()
+                if economy.done() and not economy.cancelled() and economy.exception():
+                    raise economy.exception()  # type: ignore[misc]
         finally:
             await self.stop()
         return self.summary()
@@ -207,4 +265,12 @@ class LiveScenario:
             "wake_lag_ms_max": round(1000 * max((c.lag_max for c in self.clients),
                                                 default=0.0), 3),
             "rejections": dict(sum((c.rejections for c in self.clients), Counter())),
+            **self._economy_summary(),
         }
+
+    def _economy_summary(self) -> dict[str, Any]:
+        if self.driver is None or self.host is None:
+            return {}
+        return {"economy_steps": self.host.steps_run,
+                "economy": {k: v for k, v in self.driver.summary().items()
+                            if isinstance(v, int | float | str)}}

@@ -173,8 +173,6 @@ def test_accounts_are_funded_as_the_scenario_says(tmp_path: Path) -> None:
 
 
 def test_refusals(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="economy"):
-        LiveScenario(load("compute_glut"), 1, speed=1.0)
     path = tmp_path / "small.toml"
     path.write_text(SMALL)
     with pytest.raises(ScenarioError, match="speed"):

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     live.add_argument("--scenario", metavar="SCENARIO",
                       help="scenario file or shipped scenario name (e.g. noise_market); its "
                            "instruments replace the config's, each agent gets a funded "
-                           "account (no [economy] scenarios)")
+                           "account")
     live.add_argument("--case", help="named case of the scenario")
     live.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
     live.add_argument("--speed", type=float, default=1.0,
@@ -149,7 +149,10 @@ async def _serve(config: GatewayConfig, host: str | None, port: int | None,
 
     log = logging.getLogger("exchange.gateway")
     try:
-        gateway = Gateway(config, journal=journal)
+        gateway = Gateway(config, journal=journal,
+                          engine_clock=live.engine_clock() if live is not None else None)
+        if live is not None:
+            live.attach_gateway(gateway)  # an economy scenario's driver starts on this engine
     except ValueError as exc:
         log.critical("bad config: %s", exc)
         return False

@@ -341,7 +341,8 @@ def _place(s: Session, p: Params, account: int, side: int) -> dict[str, Any]:
     tif_name = p.str("time_in_force", "good_til_cancelled", choices=TIF_NAMES)
     assert tif_name is not None
     tif = TIF[tif_name]
-    expire = _next_0800_utc(s.gateway.now_ms()) if tif == GTD else None
+    # the engine's clock: a live scenario's engine runs on its virtual time
+    expire = _next_0800_utc(s.gateway.venue.now_ms()) if tif == GTD else None
     label = p.str("label")
     command = PlaceOrder(
         account=account, instrument=spec.name, side=side, amount=lots, price=ticks,

@@ -12,16 +12,19 @@ ill-typed message never closes the connection or touches its subscriptions, orde
 With a journal (injected, see :mod:`.durable`), nothing a command caused leaves before the
 command is durable: while the venue holds uncommitted commands, every outgoing message is held
 in order, and a commit (one write, one fsync for all of them: group commit) releases them. The
-I/O layer decides when: the server starts a commit once per event-loop turn and runs its fsync
-in a worker thread (:meth:`Gateway.start_commit` / :meth:`Gateway.finish_commit`), so the loop
-keeps serving and the next batch grows while the disk works; :meth:`Gateway.release` is the
-synchronous form (HTTP answers, shutdown, tests). This module only asks the injected journal.
+I/O layer decides when: the server closes a batch once per event-loop turn and has its fsync
+run off the loop (:meth:`Gateway.start_commit`, then :meth:`Gateway.finish_commit` when an
+fsync returns); several batches may be written and waiting at once, and each is sent when
+the journal's ``durable_seq`` reaches the sequence number it waits for, in order.
+:meth:`Gateway.release` is the synchronous form (HTTP answers, shutdown, tests). This module
+only asks the injected journal.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -83,12 +86,16 @@ def method(*names: str, private: bool = False, matching: bool = False,
 
 
 class HeldBatch:
-    """Messages that wait for one commit of the journal, in the order they were produced."""
+    """Messages that wait for the journal, in the order they were produced, and the journal
+    sequence number that must be durable before they may leave (every command applied before
+    the batch was closed: none of its messages can depend on a later one)."""
 
-    __slots__ = ("messages", "sent")
+    __slots__ = ("messages", "seq", "sent")
 
-    def __init__(self, messages: list[tuple[Session, bytes | tuple[int, str]]]) -> None:
+    def __init__(self, messages: list[tuple[Session, bytes | tuple[int, str]]],
+                 seq: int = 0) -> None:
         self.messages = messages
+        self.seq = seq
         self.sent = False
 
 
@@ -96,12 +103,15 @@ class Gateway:
     def __init__(self, config: GatewayConfig | None = None, *,
                  clock: Callable[[], int] = time.time_ns,
                  monotonic: Callable[[], float] = time.monotonic,
-                 journal: JournaledEngine | None = None) -> None:
+                 journal: JournaledEngine | None = None,
+                 engine_clock: Callable[[], int] | None = None) -> None:
+        # ``engine_clock``: the time commands are applied at (a live scenario's virtual
+        # clock); the gateway's own timestamps (auth windows, usIn/usOut) stay on ``clock``
         self.config = config = config or default_config()
         validate(config)
         self.clock = clock
         self.monotonic = monotonic
-        self.venue = Venue(config.instruments, clock=clock,
+        self.venue = Venue(config.instruments, clock=engine_clock or clock,
                            trades_history=config.trades_history,
                            closed_orders_history=config.closed_orders_history,
                            user_trades_history=config.user_trades_history,
@@ -114,12 +124,13 @@ class Gateway:
         self.sessions: dict[Session, None] = {}
         self._unpublished: list[Any] = []
         self.journaled = journal is not None
-        # messages waiting for the journal: (session, bytes, or a (code, reason) close)
+        # messages waiting for the journal, not yet closed into a batch: (session, bytes, or a
+        # (code, reason) close); closed batches wait in ``waiting`` for their fsync, oldest first
         self.held: list[tuple[Session, bytes | tuple[int, str]]] = []
+        self.waiting: deque[HeldBatch] = deque()
         # called when the first message is held, so the I/O layer schedules release()
         self.on_hold: Callable[[], None] | None = None
         self.halted = False  # a commit failed: hold everything, send nothing, ever
-        self.syncing: HeldBatch | None = None  # written to the OS, fsync in flight
         if journal is None:
             self._fund()
         # A journal directory is created already funded (durable.open_journal), so a restart
@@ -131,10 +142,19 @@ class Gateway:
 
     # -- durability ----------------------------------------------------------------------------
     def deliver(self, session: Session, item: bytes | tuple[int, str]) -> None:
-        """Send ``item`` to ``session`` now, or hold it until the journal has committed
-        what caused it. Once anything is held, everything after it is held too, so every
-        connection sees its messages in order."""
-        if self.held or self.syncing is not None or self.venue.uncommitted():
+        """Send ``item`` to ``session`` now, or hold it until the journal has made durable
+        every command applied so far. Once anything is held, everything after it is held too,
+        so every connection sees its messages in order, and no message (an answer, a
+        notification, the answer to a read) can reveal the effect of a command that a crash
+        could still lose.
+
+        With batches waiting, it first sends those the journal has made durable since the
+        loop last looked (a cheap check): when the fsync's report has already been taken in
+        (a synchronous commit, an fsync thread), they leave now rather than at the next
+        callback."""
+        if self.waiting and not self.halted:
+            self.finish_commit()
+        if self.held or self.waiting or self.halted or self.venue.uncommitted():
             if not self.held and self.on_hold is not None:
                 self.on_hold()
             self.held.append((session, item))
@@ -144,57 +164,59 @@ class Gateway:
         else:
             session.request_close(*item)  # type: ignore[misc]
 
-    def start_commit(self) -> HeldBatch | None:
+    def start_commit(self) -> int | None:
         """Pipelined group commit, first half: hand every command applied so far to the OS
-        and take the messages that wait for it. Returns None if they could be sent at once
-        (nothing needed an fsync), else the batch: the caller runs ``venue.sync_journal()``
-        (in a worker thread, say) and then :meth:`finish_commit`. Commands applied meanwhile
-        queue their messages for the next commit. Not to be called while a batch is syncing."""
-        assert self.syncing is None, "one fsync at a time keeps batches in order"
+        and close the messages held so far into a batch that waits for them. Returns the
+        journal sequence number an fsync must now cover (the caller has it fsynced off the
+        event loop, by a helper process or ``venue.sync_journal()`` in a thread, then calls
+        :meth:`finish_commit`), or None if nothing waits for one (under ``none``, or when
+        everything is durable already).
+        May be called again while earlier batches are still syncing: each batch is released
+        once the journal is durable up to its own sequence number, in order."""
         if self.halted:
             raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
         try:
-            needs_sync = self.venue.write_journal()
+            self.venue.write_journal()
         except BaseException:
             self.halted = True
             raise
-        batch = HeldBatch(self.held)
-        self.held = []
-        if not needs_sync:
-            self._send(batch)
-            return None
-        self.syncing = batch
-        return batch
+        if self.held:
+            self.waiting.append(HeldBatch(self.held, self.venue.journal_seq()))
+            self.held = []
+        self.finish_commit()
+        return self.waiting[-1].seq if self.waiting else None
 
-    def finish_commit(self, batch: HeldBatch) -> None:
-        """Second half: ``batch`` is durable; send it (unless a synchronous release did)."""
-        if self.syncing is batch:
-            self.syncing = None
-        self._send(batch)
+    def finish_commit(self) -> None:
+        """Second half: send, in order, every waiting batch the journal has made durable
+        (called after each fsync returns; which batches that covers is the journal's to say,
+        not the caller's)."""
+        if self.halted:
+            return
+        durable = self.venue.durable_seq()
+        waiting = self.waiting
+        while waiting and waiting[0].seq <= durable:
+            self._send(waiting.popleft())
 
     def sync_failed(self) -> None:
-        """The fsync of the batch in flight failed: nothing more may be acknowledged."""
+        """An fsync failed: nothing more may be acknowledged, ever."""
         self.halted = True
 
     def release(self) -> None:
-        """Synchronous group commit: make every command applied so far durable (one write,
-        one fsync) and send everything that waited for it, including a batch whose
-        asynchronous fsync has not finished (this fsync covers it). If the commit fails
+        """Synchronous group commit: make every command applied so far durable (write and
+        fsync in this thread) and send everything that waited for it, including batches whose
+        asynchronous fsync has not returned yet (this fsync covers them). If the commit fails
         nothing is sent and the error propagates: the owner must stop serving."""
         if self.halted:
             raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
         try:
             self.venue.commit()
-            if self.syncing is not None:
-                self.venue.sync_journal()
         except BaseException:
             self.halted = True
             raise
-        if self.syncing is not None:
-            self.finish_commit(self.syncing)
-        batch = HeldBatch(self.held)
-        self.held = []
-        self._send(batch)
+        if self.held:
+            self.waiting.append(HeldBatch(self.held, self.venue.journal_seq()))
+            self.held = []
+        self.finish_commit()
 
     @staticmethod
     def _send(batch: HeldBatch) -> None:

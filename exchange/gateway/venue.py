@@ -160,6 +160,10 @@ class Venue:
         self.user_trades: dict[int, deque[UserTrade]] = {}
         self.stats: dict[str, Stats] = {}
         self.cancel_reason_override: str | None = None
+        # ``observe(command, events, ts)`` after every applied command: how a process in the
+        # server (a live scenario's economy) watches the whole market, as in-process observers
+        # watch a simulation's venue
+        self.observers: list[Callable[[Command, list, int], None]] = []
         self._restore_open_records()
 
     @property
@@ -174,7 +178,8 @@ class Venue:
 
     def apply(self, command: Command) -> list:
         """Apply ``command`` now; fold its events into the histories; return the events."""
-        events = self._apply(command, self.clock())
+        ts = self.clock()
+        events = self._apply(command, ts)
         for event in events:
             kind = type(event)
             if kind is OrderUpdated:
@@ -183,12 +188,22 @@ class Venue:
                 self._trade(event)
             elif kind is OrderAccepted:
                 self._order_accepted(event)
+        for observe in self.observers:
+            observe(command, events, ts)
         return events
 
     def uncommitted(self) -> bool:
         """True while a journaled command is not yet durable: nothing it caused may be sent."""
         journal = self.journal
-        return journal is not None and journal.writer.pending > 0
+        return journal is not None and journal.writer.undurable
+
+    def journal_seq(self) -> int:
+        """Sequence number of the newest journaled command (0 without a journal)."""
+        return self.journal.writer.last_seq if self.journal is not None else 0
+
+    def durable_seq(self) -> int:
+        """Sequence number up to which the journal is durable under its policy."""
+        return self.journal.writer.durable_seq if self.journal is not None else 0
 
     def commit(self) -> None:
         """Make every command applied so far durable under the journal's fsync policy."""
@@ -196,14 +211,17 @@ class Venue:
             self.journal.commit()
 
     def write_journal(self) -> bool:
-        """First half of a commit: hand the journaled commands to the OS. True if the policy
-        wants :meth:`sync_journal` before they count as durable."""
+        """First half of a commit: hand the journaled commands to the OS. True if something
+        was written that the policy wants :meth:`sync_journal` to cover before it counts as
+        durable."""
         return self.journal is not None and self.journal.writer.write_out()
 
-    def sync_journal(self) -> None:
-        """Second half of a commit (blocking; may run in a worker thread)."""
-        if self.journal is not None:
-            self.journal.writer.sync()
+    def sync_journal(self) -> int:
+        """Second half of a commit (blocking; may run in a worker thread while the event loop
+        writes the next batch): returns the sequence number now durable."""
+        if self.journal is None:
+            return 0
+        return self.journal.writer.sync()
 
     def _restore_open_records(self) -> None:
         """Records for the orders a recovered engine holds, so that they can be listed,
