@@ -690,8 +690,24 @@ class Engine:
                                         price, None, ts))
             else:
                 self._finish_taker(spec, book, acct, order, order_type, tif, stopped, ts, out)
-        else:
+        elif order_type == MARKET or tif == IOC or tif == FOK:
             self._finish_taker(spec, book, acct, order, order_type, tif, False, ts, out)
+        else:
+            # Rest a passive order: the path of most orders, inlined from ``_finish_taker``.
+            total = book.add(order)
+            acct.open_orders[order_id] = order
+            if label is not None:
+                acct.labels[label] = order_id
+            if reduce_only:
+                acct.reduce_only_orders += 1
+            if expire_ts is not None:
+                heappush(self._gtd_heap, (expire_ts, order_id, account_id))
+                if expire_ts < self._next_due:
+                    self._next_due = expire_ts
+            change_ids = self.change_ids
+            change_id = change_ids[name] + 1
+            change_ids[name] = change_id
+            out.append(BookDelta(name, change_id, side, order.price, total))
         if reserve:
             touched = self._touched_balances
             if touched:
