@@ -716,6 +716,10 @@ class EconomyDriver(EconomyView):
     def futures(self, now_ns: int) -> list[FutureInfo]:
         return [f for f in self.strip if f.expiry_ns > now_ns]
 
+    def cash_due(self, entity: str) -> int:
+        econ = self.economy
+        return econ.lab_due() if entity == econ.lab and self.plan is not None else 0
+
     def strategic_overbuild(self) -> bool:
         return self.params.commitments.strategic_overbuild
 

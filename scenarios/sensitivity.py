@@ -98,6 +98,10 @@ def sensitivity(runs: list[Run], setting: Callable[[Run], tuple[tuple[str, str],
             "buyer_gain": b_verdict,
             "buyer_reason": b_reason,
             "means": {k: _mean(t_rows, k) for k in SHOWN},
+            # where the lab's default, not the overbuild, may be what sends spot below
+            # break-even (docs/model.md 3.12): in how many runs of each arm it defaulted
+            "lab_defaults": {"overbuild": _defaulted(t_rows), "counterfactual":
+                             _defaulted([run_metrics(r.economy) for r in base.values()])},
         })
     yes = [p for p in points if p["verdict"] == YES]
     fewest = min((len(p["changed"]) for p in yes), default=None)
@@ -118,6 +122,13 @@ def sensitivity(runs: list[Run], setting: Callable[[Run], tuple[tuple[str, str],
     }
 
 
+def _defaulted(rows: list[dict[str, float]]) -> dict[str, int]:
+    """Runs in which the lab defaulted, of the runs (runs written before the lab could
+    default count as not defaulted)."""
+    return {"runs": len(rows),
+            "defaulted": sum(1 for r in rows if r.get("lab_defaulted", 0.0) > 0)}
+
+
 def _mean(rows: list[dict[str, float]], key: str) -> float | None:
     iv: Interval = t_interval([r[key] for r in rows])
     return iv.mean
@@ -133,6 +144,11 @@ def _label(point: dict[str, Any]) -> str:
 
 def _num(x: float | None, fmt: str) -> str:
     return "n/a" if x is None else fmt.format(x)
+
+
+def _runs(d: dict[str, int]) -> str:
+    """``{"runs": 3, "defaulted": 1}`` -> ``1 of 3`` (``n/a`` without runs)."""
+    return f"{d['defaulted']} of {d['runs']}" if d["runs"] else "n/a"
 
 
 def _ci(m: dict[str, Any], fmt: str = "{:.1%}") -> str:
@@ -152,9 +168,9 @@ def sensitivity_markdown(s: dict[str, Any]) -> str:
                                            for k, v in s["defaults"].items()) + ".", "",
              "| " + " | ".join(_short(k) for k in keys) + " | glut weeks, overbuild [95% CI] "
              "| glut | glut weeks, counterfactual | lab cost difference, $/GPU-h [95% CI] "
-             "| buyer gained | peak ratio | weeks below break-even | mean spot | defaults "
-             "| failed runs |",
-             "| " + " | ".join("---" for _ in range(len(keys) + 10)) + " |"]
+             "| buyer gained | lab defaulted, overbuild / counterfactual | peak ratio "
+             "| weeks below break-even | mean spot | seller defaults | failed runs |",
+             "| " + " | ".join("---" for _ in range(len(keys) + 11)) + " |"]
     for p in s["points"]:
         m = p["means"]
         lines.append(
@@ -162,6 +178,8 @@ def sensitivity_markdown(s: dict[str, Any]) -> str:
             + f" | {_ci(p['glut_weeks_share'])} | **{p['verdict']}** | "
             f"{_ci(p['counterfactual_glut_weeks_share'])} | "
             f"{_ci(p['lab_cost_difference'], '{:.3f}')} | {p['buyer_gain']} | "
+            f"{_runs(p['lab_defaults']['overbuild'])} / "
+            f"{_runs(p['lab_defaults']['counterfactual'])} | "
             f"{_num(m['peak_overbuild_ratio'], '{:.2f}')} | "
             f"{_num(m['share_below_break_even'], '{:.1%}')} | "
             f"{_num(m['mean_spot'], '{:.2f}')} | {_num(m['defaults'], '{:.1f}')} | "

@@ -116,6 +116,10 @@ def test_a_grid_reports_the_glut_point_by_point(tmp_path: Path, capsys) -> None:
                and r["econ_strategic_overbuild"] == 1.0]
         assert len(ids) == 3
         assert point["glut_weeks_share"]["n"] == 3
+        # the lab's defaults per arm, counted from the runs' own final rows
+        defaulted = sum(1 for i in ids if runs[i]["econ_lab_defaulted"] > 0)
+        assert point["lab_defaults"]["overbuild"] == {"runs": 3, "defaulted": defaulted}
+        assert point["lab_defaults"]["counterfactual"]["runs"] == 3
     md = (out / "report" / "report.md").read_text()
     assert "## Sensitivity: where does the glut start?" in md
     assert "Where the glut starts" in md

@@ -81,6 +81,14 @@ class EconomyView(ABC):
     def strategic_overbuild(self) -> bool:
         """Whether the lab's take-or-pay commitments follow the overbuild schedule."""
 
+    def cash_due(self, entity: str) -> int:
+        """Micro-USD that falls due on ``entity`` at the close of the period now trading and
+        that the economy settles out of its exchange cash: for the lab, its take-or-pay,
+        opex and arrears (``Economy.lab_due``); 0 for everyone else and for a view without
+        an economy behind it. An agent that spends cash during the period reads it to keep
+        what is contractually due."""
+        return 0
+
     # -- the compute-credit token (concrete defaults: a view without a token market has none) --
     def token_fundamental(self) -> float:
         """The fundamental ``theta`` token holders' private signals are drawn around this

@@ -10,8 +10,10 @@ is where demand absorbs the whole supply,
 with ``D`` the demand model and ``S`` the deliverable hours. The lab consumes its share of
 demand, first from its contracted hours; any excess it resells on the spot market (the glut
 channel: take-or-pay hours the lab cannot use push the price down), any shortfall it buys
-there. Other buyers (``users``) pay with end-user money. Energy is bought from the producer at
-the reference price, scaled up by the shortage ratio when power binds.
+there, with the cash it holds beyond what falls due at the period's close (the lab agent's
+treasury rule, ``agents/compute/lab.py``). Other buyers (``users``) pay with end-user money.
+Energy is bought from the producer at the reference price, scaled up by the shortage ratio
+when power binds.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ def clear(economy: Economy, plan: PeriodPlan, token_price: float = 1.0) -> Perio
     if contracted > lab_use:
         offers[lab] = contracted - lab_use
     lab_buy = lab_want - lab_use
-    # the lab cannot buy more than its cash pays for
-    lab_cash = economy.ledger.balance(lab)
+    # the lab cannot buy more than its cash pays for, and it keeps what falls due at the
+    # close (take-or-pay, opex, arrears) as the lab agent's treasury rule does
+    lab_cash = max(0, economy.ledger.balance(lab) - economy.lab_due())
     unit_micros = usd_to_micros(price * unit)
     if unit_micros > 0:
         lab_buy = min(lab_buy, lab_cash // unit_micros)

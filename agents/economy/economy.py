@@ -575,13 +575,11 @@ class Economy:
         lab = self.lab
         ypp = self.clock.years_per_period
         self._accrue_financing_cost()
-        owed = {n: usd_to_micros(sp.contracted_gw * p.commitments.usd_per_gw_year * ypp)
-                for n, sp in sorted(plan.sellers.items())}
-        owed = {n: v for n, v in owed.items() if v > 0}
+        owed = self._take_or_pay_owed(plan)
         self.lab_cost += sum(owed.values())  # accrued: the hours were delivered either way
         self.lab_exposed |= set(owed)
-        opex = usd_to_micros(f.opex_usd_per_year * ypp)
-        due = sum(owed.values()) + opex + sum(a.micros for a in self.arrears)
+        opex = self._lab_opex()
+        due = self.lab_due()
         short = due - self.ledger.balance(lab)
         if short > 0 and not self.lab_defaulted:
             self._raise(short, intents)
@@ -628,6 +626,33 @@ class Economy:
             self._lab_default()
         self.lab_unpaid = sum(a.micros for a in self.arrears) + self.lab_written_off
         return total, sum(pays)
+
+    def _take_or_pay_owed(self, plan: PeriodPlan) -> dict[str, int]:
+        """Micro-USD of take-or-pay each seller is owed for ``plan``'s contracted GW online
+        (sellers owed nothing left out)."""
+        p = self.params
+        ypp = self.clock.years_per_period
+        owed = {n: usd_to_micros(sp.contracted_gw * p.commitments.usd_per_gw_year * ypp)
+                for n, sp in sorted(plan.sellers.items())}
+        return {n: v for n, v in owed.items() if v > 0}
+
+    def _lab_opex(self) -> int:
+        """Micro-USD of the lab's own operating cost for one period."""
+        return usd_to_micros(self.params.lab_finance.opex_usd_per_year
+                             * self.clock.years_per_period)
+
+    def lab_due(self) -> int:
+        """Micro-USD that falls due on the lab at the close of the period now open: the
+        take-or-pay for contracted GW online, its opex and the arrears of earlier periods
+        (0 when no period is open). ``close_period`` settles exactly this amount before it
+        raises any money, so the lab's agent can keep it out of its bids (its treasury rule,
+        ``agents/compute/lab.py``). The financing cost is accrued, never paid in cash, so it
+        is not due."""
+        plan = self._plan
+        if plan is None:
+            return 0
+        return (sum(self._take_or_pay_owed(plan).values()) + self._lab_opex()
+                + sum(a.micros for a in self.arrears))
 
     def _pay_due(self, payee: str, micros: int, intents: list[AnyIntent], reason: str) -> None:
         """The lab pays ``micros`` to a seller (a compute purchase) or its opex to outside."""
