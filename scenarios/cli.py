@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +71,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--out", type=Path, help="output directory (default FIRST/report)")
     report.add_argument("--no-charts", action="store_true", help="no PNG charts")
     report.set_defaults(handler=cmd_report)
+
+
+def _run_bar(total: int, name: str, enabled: bool) -> Any:
+    """A progress bar counting finished runs on stderr, or None when progress is off."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="run", desc=name, file=sys.stderr)
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
@@ -167,13 +177,8 @@ def _run_compare(args: argparse.Namespace, loaded: object) -> int:
     print(f"{meta.name}: {len(labels)} case(s) ({', '.join(labels)}) x {compare.seeds} seeds "
           f"{meta.seed}-{meta.seed + compare.seeds - 1}, {len(p.runs)} runs on {workers} "
           f"process{'es' if workers > 1 else ''}", flush=True)
-    bar = None
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(p.runs), unit="run", desc=meta.name, file=sys.stderr)
-        progress = bar.update
+    bar = _run_bar(len(p.runs), meta.name, not args.no_progress)
+    progress = bar.update if bar is not None else None
     started = time.perf_counter()
     results = sw.execute_pool(p, 1, workers, progress)
     wall = time.perf_counter() - started
@@ -228,13 +233,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     meta = base.scenario.scenario
     per_task = args.per_task or base.scenario.sweep.per_task
     out = args.out or Path("runs") / f"{meta.name}-sweep"
-    bar = None
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(p.runs), unit="run", desc=meta.name, file=sys.stderr)
-        progress = bar.update
+    bar = _run_bar(len(p.runs), meta.name, not args.no_progress)
+    progress = bar.update if bar is not None else None
     started = time.perf_counter()
     if args.serial:
         results = sw.execute_serial(p, per_task, progress)

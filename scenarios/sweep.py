@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,17 +170,22 @@ def execute_pool(p: Plan, per_task: int, workers: int,
 
     if workers <= 1:
         return execute_serial(p, per_task, progress)
-    results = []
     # spawn: a worker starts from a clean interpreter, never from a copy of the caller's state
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(run_batch, p.raw, p.where, p.case, batch)
                    for batch in batches(p.runs, per_task)]
-        for future in as_completed(futures):
-            done = future.result()
-            results.extend(done)
-            if progress:
-                progress(len(done))
+        return _gather(as_completed(futures), progress)
+
+
+def _gather(finished: Iterable[Any], progress: Progress | None) -> list:
+    """The runs of each batch as its future finishes, counted on ``progress``."""
+    results: list = []
+    for future in finished:
+        done = future.result()
+        results.extend(done)
+        if progress:
+            progress(len(done))
     return results
 
 
@@ -197,13 +202,7 @@ def execute_dask(p: Plan, per_task: int, scheduler: str | None, workers: int | N
     try:
         futures = [client.submit(run_batch, p.raw, p.where, p.case, batch, pure=False)
                    for batch in batches(p.runs, per_task)]
-        results = []
-        for future in as_completed(futures):
-            done = future.result()
-            results.extend(done)
-            if progress:
-                progress(len(done))
-        return results
+        return _gather(as_completed(futures), progress)
     finally:
         if own is not None:
             own[0].close()

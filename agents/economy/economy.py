@@ -89,7 +89,7 @@ from .records import (
     Purchase,
     SellerPlan,
 )
-from .units import HOURS_PER_YEAR, split_pro_rata, usd_to_micros
+from .units import HOURS_PER_YEAR, capped_split, split_pro_rata, usd_to_micros
 
 __all__ = ["Economy", "DefaultRecord", "PeriodObservation", "PeriodPlan", "PeriodResult",
            "Purchase", "SellerPlan", "CONTRACT", "MERCHANT", "TOKEN_HOLDERS"]
@@ -735,19 +735,8 @@ class Economy:
         the others in the same proportions)."""
         v = self.params.vendors
         rooms = {n: self.vendor_room(n) for n in sorted(v.vendor_shares)}
-        active = [n for n in rooms if rooms[n] > 0 and v.vendor_shares[n] > 0]
-        lent = dict.fromkeys(rooms, 0)
-        left = short
-        while left > 0 and active:
-            split = split_pro_rata(left, [int(round(v.vendor_shares[n] * 1e6)) for n in active])
-            still = []
-            for n, want in zip(active, split, strict=True):
-                take = min(want, rooms[n] - lent[n])
-                lent[n] += take
-                left -= take
-                if lent[n] < rooms[n]:
-                    still.append(n)
-            active = still
+        lent = capped_split(short, {n: int(round(v.vendor_shares[n] * 1e6)) for n in rooms},
+                            rooms)
         for n, amount in sorted(lent.items()):
             if amount:
                 self.ledger.transfer(n, self.lab, amount, BACKSTOP_CREDIT, self.period)
@@ -964,19 +953,7 @@ class Economy:
                 for v, part in parts.items()}
         if sum(caps.values()) < need:
             return None
-        loans = dict.fromkeys(parts, 0)
-        active = [v for v in sorted(parts) if caps[v] > 0]
-        left = need
-        while left > 0 and active:
-            split = split_pro_rata(left, [parts[v] for v in active])
-            still = []
-            for v, want in zip(active, split, strict=True):
-                take = min(want, caps[v] - loans[v])
-                loans[v] += take
-                left -= take
-                if loans[v] < caps[v]:
-                    still.append(v)
-            active = still
+        loans = capped_split(need, parts, caps)
         return {v: x for v, x in loans.items() if x > 0}
 
     def _financeable_gw(self, name: str, gw: float, rate: float, tag: str) -> float:

@@ -9,7 +9,7 @@ the lead times in the market facts (quoted in years) into whole periods once, in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -52,6 +52,28 @@ def split_pro_rata(amount: int, weights: Sequence[int]) -> list[int]:
         for _, i in remainders[:left]:
             parts[i] += 1
     return parts
+
+
+def capped_split(amount: int, weights: Mapping[str, int], caps: Mapping[str, int]
+                 ) -> dict[str, int]:
+    """Split ``amount`` in proportion to ``weights`` with each party capped at ``caps``: what a
+    capped party cannot take goes to the others in the same proportions (water filling),
+    until the amount is placed or every party is full. Parties are visited in name order and
+    the rounding is ``split_pro_rata``'s, so the result never depends on dict order."""
+    taken = dict.fromkeys(weights, 0)
+    active = [k for k in sorted(weights) if weights[k] > 0 and caps[k] > 0]
+    left = amount
+    while left > 0 and active:
+        split = split_pro_rata(left, [weights[k] for k in active])
+        still = []
+        for k, want in zip(active, split, strict=True):
+            take = min(want, caps[k] - taken[k])
+            taken[k] += take
+            left -= take
+            if taken[k] < caps[k]:
+                still.append(k)
+        active = still
+    return taken
 
 
 class Clock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
