@@ -296,3 +296,27 @@ async def test_live_random_hostile_sessions(env: Env) -> None:
     assert sent >= 100
     for c in clients:
         assert (await c.result("public/test"))["version"]
+
+
+def test_huge_exponents_are_rejected_as_too_large_without_building_huge_ints() -> None:
+    """A price or amount like "1e99999" is a finite decimal: converted naively to ticks it
+    becomes an integer of ~100k digits (a quarter of a second of CPU per request). It is
+    clamped to a bound past every engine limit instead, so the engine rejects it as too large
+    and the conversion never holds more than a few dozen digits."""
+    from decimal import Decimal
+
+    from exchange.core.instruments import UNITS_DIGITS, default_instruments
+
+    spec = next(s for s in default_instruments() if s.name == SPOT)
+    for text in ("1e99999", "1e999", "9" * 60):
+        assert spec.price_to_ticks(Decimal(text)) == 10 ** UNITS_DIGITS
+        assert spec.amount_to_lots(Decimal(text)) == 10 ** UNITS_DIGITS
+    assert spec.price_to_ticks(Decimal("-1e99999")) == -(10 ** UNITS_DIGITS)
+    assert spec.price_to_ticks(Decimal("2.345")) == 2345  # ordinary values stay exact
+    _, session, answers = _logged_in()
+    for params, code in (({"amount": 1, "price": "1e99999"}, 10007),
+                         ({"amount": "1e99999", "price": "1"}, 10021)):
+        answers.clear()
+        session.receive(json.dumps({"id": 7, "method": "private/buy", "params": {
+            "instrument_name": SPOT, **params}}))
+        assert len(answers) == 1 and answers[0]["error"]["code"] == code, answers

@@ -112,18 +112,36 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True):
         return Decimal(lots) * Decimal(self.lot_size)
 
 
+#: Decimal steps ("0.001" -> Decimal), parsed once: a conversion runs for every order.
+_STEPS: dict[str, Decimal] = {}
+#: Beyond this many digits a value is past every bound the engine accepts (prices and amounts
+#: up to 1e12 units, balances up to 2^62): it is clamped to +/-10^UNITS_DIGITS units, which the
+#: engine rejects as too large, instead of being turned into an int of up to ~1e6 digits (a
+#: price of "1e99999" would otherwise cost a quarter of a second of CPU to convert).
+UNITS_DIGITS = 30
+
+
 def _to_units(value: str | int | float | Decimal, step: str, what: str) -> int:
-    try:
-        # float goes through repr so that 2.35 means "2.35", not its binary expansion
-        dec = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise OffTickError(f"{what} {value!r} is not a number") from exc
+    if type(value) is Decimal:
+        dec = value
+    else:
+        try:
+            # float goes through repr so that 2.35 means "2.35", not its binary expansion
+            dec = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        except (InvalidOperation, TypeError, ValueError) as exc:
+            raise OffTickError(f"{what} {value!r} is not a number") from exc
     if not dec.is_finite():
         raise OffTickError(f"{what} {value!r} is not finite")
-    units = dec / Decimal(step)
-    if units != units.to_integral_value():
+    unit = _STEPS.get(step)
+    if unit is None:
+        unit = _STEPS[step] = Decimal(step)
+    if dec.adjusted() - unit.adjusted() > UNITS_DIGITS:
+        return 10 ** UNITS_DIGITS if dec > 0 else -(10 ** UNITS_DIGITS)
+    units = dec / unit
+    whole = int(units)
+    if units != whole:
         raise OffTickError(f"{what} {value} is not a multiple of {step}")
-    return int(units)
+    return whole
 
 
 def usd_to_micros(amount: str | int | float | Decimal) -> int:

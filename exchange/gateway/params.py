@@ -57,9 +57,11 @@ class Params:
             if not math.isfinite(value):
                 raise invalid_params(name, f"{name} must be a finite number")
             dec = Decimal(repr(value))
-        elif isinstance(value, int | str):
+        elif isinstance(value, int):
+            dec = Decimal(value)
+        elif isinstance(value, str):
             try:
-                dec = Decimal(str(value).strip())
+                dec = Decimal(value.strip())
             except InvalidOperation:
                 raise invalid_params(name, f"{name} must be a number") from None
         else:
