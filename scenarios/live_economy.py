@@ -55,19 +55,14 @@ class LiveVenue:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.engine = gateway.venue.engine
         self.observers = gateway.venue.observers  # shared: the driver sees every command
         # Agents learn of the driver's cancellations from their private channels, not from a
         # direct delivery as in-process clients do.
         self.listeners: dict[int, Any] = {}
-        self.commands = 0
-        self.events = 0
 
     def apply_now(self, command: Command) -> list:
         events = self.gateway.execute(command)
         self.gateway.publish()
-        self.commands += 1
-        self.events += len(events)
         return events
 
 

@@ -173,10 +173,17 @@ class Gateway:
         everything is durable already).
         May be called again while earlier batches are still syncing: each batch is released
         once the journal is durable up to its own sequence number, in order."""
+        self._commit_with(self.venue.write_journal)
+        return self.waiting[-1].seq if self.waiting else None
+
+    def _commit_with(self, write: Callable[[], object]) -> None:
+        """Run ``write`` (hand the journal to the OS, or a full commit), close the held
+        messages into a batch waiting for the sequence number applied so far, and send what
+        is durable already. A failure halts the gateway for good and propagates."""
         if self.halted:
             raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
         try:
-            self.venue.write_journal()
+            write()
         except BaseException:
             self.halted = True
             raise
@@ -184,7 +191,6 @@ class Gateway:
             self.waiting.append(HeldBatch(self.held, self.venue.journal_seq()))
             self.held = []
         self.finish_commit()
-        return self.waiting[-1].seq if self.waiting else None
 
     def finish_commit(self) -> None:
         """Second half: send, in order, every waiting batch the journal has made durable
@@ -206,17 +212,7 @@ class Gateway:
         fsync in this thread) and send everything that waited for it, including batches whose
         asynchronous fsync has not returned yet (this fsync covers them). If the commit fails
         nothing is sent and the error propagates: the owner must stop serving."""
-        if self.halted:
-            raise RuntimeError("the journal failed earlier: nothing more is acknowledged")
-        try:
-            self.venue.commit()
-        except BaseException:
-            self.halted = True
-            raise
-        if self.held:
-            self.waiting.append(HeldBatch(self.held, self.venue.journal_seq()))
-            self.held = []
-        self.finish_commit()
+        self._commit_with(self.venue.commit)
 
     @staticmethod
     def _send(batch: HeldBatch) -> None:
