@@ -20,10 +20,11 @@ def test_serial_and_dask_sweeps_agree() -> None:
 def test_render_names_the_anchor_and_the_target() -> None:
     day = {"agents": 1116, "simulated_s": 23400.0, "messages": 500_000, "commands": 300_000,
            "wall_s": 5.0, "messages_per_s": 100_000}
-    text = sim.render({"day": day, "speedup_vs_abides": 2.45, "target_met": False,
+    text = sim.render({"day": day, "speedup_vs_abides_kernel_messages": 2.45,
+                       "target_met_kernel_messages": False,
                        "anchor": {"messages_per_s": 40_765},
                        "target_messages_per_s": 407_646})
-    assert "ABIDES" in text and "not met" in text and "100,000 messages/s" in text
+    assert "ABIDES" in text and "not met" in text and "100,000 kernel messages/s" in text
 
 
 def test_rmsc04_rates_day_is_much_quieter_than_the_dense_day() -> None:
