@@ -507,24 +507,44 @@ class Engine:
         if order.reduce_only:
             acct.reduce_only_orders -= 1
 
-    def _cancel_resting(self, order: Order, reason: str, ts: int, out: list) -> None:
-        # Inlined reservation release and index removal: cancels are ~10% of all traffic.
+    def _cancel_resting(self, order: Order, reason: str, ts: int, out: list,
+                        alone: bool = False) -> None:
+        """Take a resting order off the book, free what it held and report it.
+
+        ``alone`` says the command cancels just this one order: if nothing else has moved yet,
+        its balance is reported right here instead of through ``_touched_balances`` (same
+        events, same order; a plain cancel is ~10% of all traffic).
+        """
         name = order.instrument
         account_id = order.account
         order_id = order.id
         acct = self.accounts[account_id]
         remaining = order.qty
+        side = order.side
+        price = order.price
         total = self.books[name].cancel(order)
-        spec = self._specs[name]
-        reserved = self._reservation(spec, order.side, order.price, remaining, order.reduce_only)
+        tick_value, _, _, is_future, base, linear_spot, _, _ = self._fill_context[name]
+        if is_future:
+            balance = USD
+            reserved = self._reservation(self._specs[name], side, price, remaining,
+                                         order.reduce_only)
+        elif side == SELL:
+            balance = base
+            reserved = remaining  # a spot sell holds its lots, fees or not
+        else:
+            balance = USD
+            reserved = remaining * price * tick_value if linear_spot else self._reservation(
+                self._specs[name], side, price, remaining, False)
+        report_now = False
         if reserved:
-            if order.side == SELL and spec.kind == SPOT:
-                base = spec.base
-                acct.asset_reserved[base] -= reserved
-                self._touched_balances[(account_id, base)] = None
-            else:
+            if balance == USD:
                 acct.reserved -= reserved
-                self._touched_balances[(account_id, USD)] = None
+            else:
+                acct.asset_reserved[balance] -= reserved
+            if alone and not self._touched_balances:
+                report_now = True
+            else:
+                self._touched_balances[(account_id, balance)] = None
         del acct.open_orders[order_id]
         label = order.label
         if label is not None and acct.labels.get(label) == order_id:
@@ -532,11 +552,17 @@ class Engine:
         if order.reduce_only:
             acct.reduce_only_orders -= 1
         out.append(OrderUpdated(order_id, account_id, name, CANCELLED, order.filled, remaining,
-                                order.price, reason, ts))
+                                price, reason, ts))
         change_ids = self.change_ids
         change_id = change_ids[name] + 1
         change_ids[name] = change_id
-        out.append(BookDelta(name, change_id, order.side, order.price, total))
+        out.append(BookDelta(name, change_id, side, price, total))
+        if report_now:
+            if balance == USD:
+                out.append(BalanceChanged(account_id, USD, acct.cash, acct.reserved))
+            else:
+                out.append(BalanceChanged(account_id, balance, acct.assets.get(balance, 0),
+                                          acct.asset_reserved[balance]))
 
     def _flush_changes(self, out: list) -> None:
         accounts = self.accounts
@@ -1039,7 +1065,7 @@ class Engine:
         if order is None:
             return self._not_open(out, "CancelOrder", c.account, c.order_id)
         out.append(Accepted("CancelOrder", c.account, order.id))
-        self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out)
+        self._cancel_resting(order, Reason.CANCELLED_BY_USER, ts, out, alone=True)
         return None
 
     def _cancel_all(self, c: CancelAll, ts: int, out: list) -> None:
