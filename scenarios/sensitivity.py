@@ -15,6 +15,7 @@ glut verdict is yes, those that change the fewest assumptions from the file's ow
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,12 @@ def sensitivity(runs: list[Run], setting: Callable[[Run], tuple[tuple[str, str],
             # break-even (docs/model.md 3.12): in how many runs of each arm it defaulted
             "lab_defaults": {"overbuild": _defaulted(t_rows), "counterfactual":
                              _defaulted([run_metrics(r.economy) for r in base.values()])},
+            # and when: the earliest and latest year of the default among the runs that
+            # defaulted (null without one), which is how far the assumptions move it
+            "lab_default_years": {
+                "overbuild": _default_years(t_rows),
+                "counterfactual": _default_years([run_metrics(r.economy)
+                                                  for r in base.values()])},
         })
     yes = [p for p in points if p["verdict"] == YES]
     fewest = min((len(p["changed"]) for p in yes), default=None)
@@ -129,6 +136,13 @@ def _defaulted(rows: list[dict[str, float]]) -> dict[str, int]:
             "defaulted": sum(1 for r in rows if r.get("lab_defaulted", 0.0) > 0)}
 
 
+def _default_years(rows: list[dict[str, float]]) -> list[float] | None:
+    """[earliest, latest] year of the lab's default among ``rows`` that defaulted, or None."""
+    years = [r["lab_default_year"] for r in rows if r.get("lab_defaulted", 0.0) > 0
+             and math.isfinite(r.get("lab_default_year", math.nan))]
+    return [min(years), max(years)] if years else None
+
+
 def _mean(rows: list[dict[str, float]], key: str) -> float | None:
     iv: Interval = t_interval([r[key] for r in rows])
     return iv.mean
@@ -146,9 +160,20 @@ def _num(x: float | None, fmt: str) -> str:
     return "n/a" if x is None else fmt.format(x)
 
 
-def _runs(d: dict[str, int]) -> str:
-    """``{"runs": 3, "defaulted": 1}`` -> ``1 of 3`` (``n/a`` without runs)."""
-    return f"{d['defaulted']} of {d['runs']}" if d["runs"] else "n/a"
+def _runs(d: dict[str, int], years: list[float] | None = None) -> str:
+    """``{"runs": 3, "defaulted": 1}`` -> ``1 of 3`` (``n/a`` without runs), with the years
+    of the defaults when given: ``3 of 3 (2032.4-2032.9)``."""
+    if not d["runs"]:
+        return "n/a"
+    text = f"{d['defaulted']} of {d['runs']}"
+    if years:
+        lo, hi = years
+        text += f" ({lo:.1f})" if f"{lo:.1f}" == f"{hi:.1f}" else f" ({lo:.1f}-{hi:.1f})"
+    return text
+
+
+def _point_years(p: dict[str, Any], arm: str) -> list[float] | None:
+    return (p.get("lab_default_years") or {}).get(arm)
 
 
 def _ci(m: dict[str, Any], fmt: str = "{:.1%}") -> str:
@@ -168,7 +193,7 @@ def sensitivity_markdown(s: dict[str, Any]) -> str:
                                            for k, v in s["defaults"].items()) + ".", "",
              "| " + " | ".join(_short(k) for k in keys) + " | glut weeks, overbuild [95% CI] "
              "| glut | glut weeks, counterfactual | lab cost difference, $/GPU-h [95% CI] "
-             "| buyer gained | lab defaulted, overbuild / counterfactual | peak ratio "
+             "| buyer gained | lab defaulted (years), overbuild / counterfactual | peak ratio "
              "| weeks below break-even | mean spot | seller defaults | failed runs |",
              "| " + " | ".join("---" for _ in range(len(keys) + 11)) + " |"]
     for p in s["points"]:
@@ -178,8 +203,9 @@ def sensitivity_markdown(s: dict[str, Any]) -> str:
             + f" | {_ci(p['glut_weeks_share'])} | **{p['verdict']}** | "
             f"{_ci(p['counterfactual_glut_weeks_share'])} | "
             f"{_ci(p['lab_cost_difference'], '{:.3f}')} | {p['buyer_gain']} | "
-            f"{_runs(p['lab_defaults']['overbuild'])} / "
-            f"{_runs(p['lab_defaults']['counterfactual'])} | "
+            f"{_runs(p['lab_defaults']['overbuild'], _point_years(p, 'overbuild'))} / "
+            f"{_runs(p['lab_defaults']['counterfactual'], _point_years(p, 'counterfactual'))}"
+            " | "
             f"{_num(m['peak_overbuild_ratio'], '{:.2f}')} | "
             f"{_num(m['share_below_break_even'], '{:.1%}')} | "
             f"{_num(m['mean_spot'], '{:.2f}')} | {_num(m['defaults'], '{:.1f}')} | "
@@ -249,5 +275,6 @@ def format_sensitivity(s: dict[str, Any]) -> str:
              f"{s['glut_points']} with a glut):"]
     for p in s["points"]:
         lines.append(f"    {_label(p):48s} glut weeks {_ci(p['glut_weeks_share']):24s} "
-                     f"{p['verdict']}")
+                     f"{p['verdict']:12s} lab defaulted "
+                     f"{_runs(p['lab_defaults']['overbuild'], _point_years(p, 'overbuild'))}")
     return "\n".join(lines)

@@ -116,6 +116,13 @@ class SellerState:
         return sum(loan.balance for loan in self.loans)
 
 
+def _delivered_share(plan: SellerPlan) -> float:
+    """Share of a seller's capacity hours it can deliver this period (power and kWh held)."""
+    if plan.capacity_gpu_hours <= 0:
+        return 0.0
+    return min(1.0, max(0.0, plan.deliverable_gpu_hours / plan.capacity_gpu_hours))
+
+
 class Economy:
     """The macro layer: demand, capacity, energy, finance, flows of funds and the token."""
 
@@ -339,8 +346,14 @@ class Economy:
         return max(1, self.clock.periods(1.0))
 
     def _revenue_factor(self) -> float:
+        """The lab's end-user revenue relative to its start: demand at the reference price
+        relative to the start (adoption, quality, the shock) times the growth of its revenue
+        per unit of that demand (``lab.monetisation_growth``, 0 by default: revenue per
+        GPU-hour of the lab's demand stays at its calibrated start)."""
         t = self.years()
-        return self.demand.scale(t) / self.params.demand.reference_gw
+        p = self.params
+        return (self.demand.scale(t) / p.demand.reference_gw
+                * (1.0 + p.lab.monetisation_growth) ** t)
 
     def fund(self, holder: str, micros: int, source: str, channel: str) -> None:
         """Record cash the runner put into an account from outside the modelled flows (e.g. a
@@ -629,10 +642,18 @@ class Economy:
 
     def _take_or_pay_owed(self, plan: PeriodPlan) -> dict[str, int]:
         """Micro-USD of take-or-pay each seller is owed for ``plan``'s contracted GW online
-        (sellers owed nothing left out)."""
+        that it can deliver (sellers owed nothing left out).
+
+        Take-or-pay binds the buyer, not the seller: the lab pays for contracted capacity
+        the seller makes available, used or not, but not for the part of it the seller cannot
+        run this period because its power is rationed (or, on the exchange, because it holds
+        too few kWh). A seller's deliverable hours are split between contract and merchant
+        pro rata to its GW (``open_period``), so the contracted GW owed for is
+        ``contracted_gw x deliverable / capacity``."""
         p = self.params
         ypp = self.clock.years_per_period
-        owed = {n: usd_to_micros(sp.contracted_gw * p.commitments.usd_per_gw_year * ypp)
+        owed = {n: usd_to_micros(sp.contracted_gw * _delivered_share(sp)
+                                 * p.commitments.usd_per_gw_year * ypp)
                 for n, sp in sorted(plan.sellers.items())}
         return {n: v for n, v in owed.items() if v > 0}
 

@@ -74,6 +74,13 @@ class LabParams(_Params):
       its contracts pay the non-investment-grade spread.
     * ``token_issuance_usd_per_year`` 0: the lab does not issue compute-credit tokens unless a
       scenario says so.
+    * ``monetisation_growth`` 0: yearly growth of the lab's revenue per unit of its demand
+      (revenue = ``annual_revenue_usd`` x demand at the reference price relative to the start
+      x (1 + growth)^years). At 0, revenue per GPU-hour of the lab's demand stays at its
+      calibrated start, ~$0.54 (a quarter of what that demand costs at $2.35, the facts'
+      $13B of revenue against ~$46B of losses a year), for the whole run; the facts give no
+      later figure than ">$20B annualised". The assumption that decides whether the lab
+      defaults (docs/model.md, 3.14): a sensitivity knob, not a fact.
     * ``cash_origins`` {"lab": 1.0}: whose money the starting cash is, by share (a source
       other than the lab is tagged as its equity investment). The sources do not say how much
       of the MSFT or SoftBank money is still unspent; a scenario can set, e.g.,
@@ -86,11 +93,14 @@ class LabParams(_Params):
     cash_usd: float = 30e9
     investment_grade: bool = False
     token_issuance_usd_per_year: float = 0.0
+    monetisation_growth: float = 0.0
     cash_origins: dict[str, float] = msgspec.field(default_factory=lambda: {"lab": 1.0})
 
     def __post_init__(self) -> None:
         if not 0 <= self.demand_share <= 1:
             raise ValueError("demand_share must be in [0, 1]")
+        if self.monetisation_growth <= -1:
+            raise ValueError("monetisation_growth must be above -1")
         if any(v < 0 for v in self.cash_origins.values()) or not self.cash_origins \
                 or abs(sum(self.cash_origins.values()) - 1.0) > 1e-9:
             raise ValueError("cash_origins must be non-negative shares summing to 1")
