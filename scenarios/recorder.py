@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from exchange.core.engine import Engine
 from exchange.core.messages import (
+    BUY,
     CANCELLED,
     BalanceChanged,
     BookDelta,
@@ -63,12 +64,23 @@ class Recorder:
         touched: str | None = None
         touched_more: set[str] | None = None
         record_orders = self.record_orders
+        last_quote = self.last_quote
         for event in events:
             kind = type(event)
             if kind is BalanceChanged:
                 continue  # the most frequent event, and not recorded
             if kind is BookDelta:
                 name = event.instrument
+                # A level strictly behind the last recorded touch cannot move the touch: a
+                # change of the best level, or a new better one, has a delta of its own. Most
+                # resting orders join deeper levels, so this skips most touch lookups.
+                last = last_quote.get(name)
+                if last is not None:
+                    if event.side == BUY:
+                        if last[0] is not None and event.price < last[0]:
+                            continue
+                    elif last[2] is not None and event.price > last[2]:
+                        continue
                 if touched is None:
                     touched = name
                 elif name != touched:
