@@ -892,7 +892,11 @@ def charts(runs: list[Run], v: dict[str, Any], out: Path) -> list[tuple[str, str
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if 1000 <= abs(x) < 100_000:
+        return f"{x:.1f}"  # years (2032.9) and $B totals keep their first decimal
+    return f"{x:.4g}"
 
 
 def _ci(m: dict[str, Any]) -> str:

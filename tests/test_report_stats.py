@@ -169,3 +169,12 @@ def test_runs_with_different_parameters_are_not_pooled(tmp_path: Path, capsys) -
     (b / "config.json").write_text(json.dumps(
         {"overrides": {report.OVERBUILD_KEY: False}}))
     assert cmx("report", str(a), str(b), "--out", str(tmp_path / "r"), "--no-charts") == 0
+
+
+def test_report_numbers_keep_a_decimal_for_years_and_large_totals() -> None:
+    from scenarios.report import _ci
+
+    year = {"mean": 2032.96, "low": 2032.76, "high": 2033.16, "n": 5}
+    assert _ci(year) == "2033.0 [2032.8, 2033.2] (n=5)"  # not "2033 [2033, 2033]"
+    share = {"mean": 0.08702, "low": 0.06004, "high": 0.114, "n": 5}
+    assert _ci(share) == "0.08702 [0.06004, 0.114] (n=5)"
