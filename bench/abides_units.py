@@ -228,20 +228,33 @@ class Counter:
         }
 
 
-def replay(raw: dict[str, Any], seed: int, expect: dict[str, Any] | None = None
-           ) -> dict[str, Any]:
+def replay(raw: dict[str, Any], seed: int, expect: dict[str, Any] | None = None,
+           engine_log: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the market ``raw`` with ``seed`` untimed, counting in ABIDES's units.
 
     ``expect`` is the timed run's report (``bench.sim.one_day``): the replay must dispatch
     exactly its ``commands`` and ``messages``, else the counts would not describe the timed day
     and a ``RuntimeError`` is raised.
+
+    ``engine_log``, if given, is filled with what replaying the day into a bare engine needs
+    (``bench.engine_alone``): the engine's ``snapshot`` once the scenario's setup is applied,
+    every command applied after it with its timestamp (``commands``), the engine's ``config``
+    and the ``state_hash`` it ended with.
     """
     from scenarios import runner
     from scenarios.config import load_raw
 
     sim = runner.Simulation(load_raw(raw, "bench_day"), seed, record=False)
     counter = Counter(sim)
+    if engine_log is not None:
+        commands: list[tuple[Any, int]] = []
+        engine_log["snapshot"] = sim.engine.snapshot()
+        engine_log["config"] = sim.engine.config
+        engine_log["commands"] = commands
+        sim.venue.observers.append(lambda command, events, now: commands.append((command, now)))
     sim.run()
+    if engine_log is not None:
+        engine_log["state_hash"] = sim.engine.state_hash()
     out = counter.result()
     timed_commands = sim.venue.commands - sim.setup_commands
     if out["commands"] != timed_commands:

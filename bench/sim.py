@@ -178,15 +178,16 @@ UNITS = {
 
 
 def in_abides_units(day: dict[str, Any], duration: float, rates: str = "dense",
-                    seed: int = 1) -> dict[str, Any]:
+                    seed: int = 1, engine_log: dict[str, Any] | None = None) -> dict[str, Any]:
     """Count the timed ``day`` in ABIDES's units (untimed replay) and rate it by its wall time.
 
     Raises ``RuntimeError`` if the replay does not dispatch exactly the timed day's commands and
-    kernel messages.
+    kernel messages. ``engine_log`` is passed on to ``abides_units.replay``.
     """
     from bench import abides_units
 
-    counted = abides_units.replay(market(duration, rates), seed, expect=day)
+    counted = abides_units.replay(market(duration, rates), seed, expect=day,
+                                  engine_log=engine_log)
     total = counted["total"]
     rate = total / day["wall_s"]
     return {
@@ -200,6 +201,21 @@ def in_abides_units(day: dict[str, Any], duration: float, rates: str = "dense",
         "speedup_vs_abides": round(rate / ABIDES_RATE, 2),
         "target_met": rate >= TARGET_RATE,
         "vs_anchor_day_messages": round(total / ABIDES_MESSAGES, 3),
+    }
+
+
+def engine_alone(engine_log: dict[str, Any], day_wall_s: float) -> dict[str, Any]:
+    """Time the day's commands in a bare engine (``bench.engine_alone``) and set that against
+    the day's wall time: the part of the day that is matching, accounts and events."""
+    from bench.engine_alone import time_engine_alone
+
+    wall = time_engine_alone(engine_log)
+    commands = len(engine_log["commands"])
+    return {
+        "commands": commands,
+        "wall_s": round(wall, 4),
+        "commands_per_s": round(commands / wall),
+        "share_of_day": round(wall / day_wall_s, 3),
     }
 
 
@@ -221,7 +237,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "quick": quick,
     }
     day = one_day(duration, record=True)
-    day["abides_units"] = in_abides_units(day, duration)
+    engine_log: dict[str, Any] = {}
+    day["abides_units"] = in_abides_units(day, duration, engine_log=engine_log)
+    day["engine_alone"] = engine_alone(engine_log, day["wall_s"])
+    del engine_log  # the day's commands and a snapshot: free them before the next runs
     result["day"] = day
     # The target in each unit, for the dense day: ours (kernel messages) and ABIDES's.
     result["speedup_vs_abides_kernel_messages"] = round(day["messages_per_s"] / ABIDES_RATE, 2)
@@ -232,6 +251,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bare = one_day(duration, record=False)
         _same_day(bare, day)
         bare["abides_units_per_s"] = round(day["abides_units"]["messages"] / bare["wall_s"])
+        bare["engine_share"] = round(day["engine_alone"]["wall_s"] / bare["wall_s"], 3)
         result["day_without_recording"] = bare
     # The like-for-like day: ABIDES's agent rates, so the work per day is comparable and the
     # wall times can be set side by side; its ABIDES-unit count says how comparable.
@@ -276,12 +296,19 @@ def render(result: dict[str, Any]) -> str:
     ]
     if "abides_units" in day:
         lines.append(_abides_line(day["abides_units"], target))
+    alone = day.get("engine_alone")
+    if alone:
+        lines.append(f"  the matching engine alone (the day's {alone['commands']:,} commands "
+                     f"replayed into a bare engine, same final state): {alone['wall_s']:.2f} s, "
+                     f"{alone['share_of_day']:.0%} of the day's wall time")
     bare = result.get("day_without_recording")
     if bare:
         extra = (f", {bare['abides_units_per_s']:,} ABIDES-unit messages/s"
                  if "abides_units_per_s" in bare else "")
+        share = (f"; the engine is {bare['engine_share']:.0%} of it"
+                 if "engine_share" in bare else "")
         lines.append(f"  without recording tables: {bare['wall_s']:.2f} s, "
-                     f"{bare['messages_per_s']:,} kernel messages/s{extra}")
+                     f"{bare['messages_per_s']:,} kernel messages/s{extra}{share}")
     same = result.get("rmsc04_rates_day")
     if same:
         ratio = result.get("rmsc04_rates_wall_ratio")
