@@ -77,6 +77,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     except ValueError as exc:  # bad flag values, reported like argparse would
         print(f"cmx bench {name}: {exc}", file=sys.stderr)
         return 2
+    except TimeoutError as exc:  # a benchmark that bounds its own time gave up
+        print(f"cmx bench {name}: gave up: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:

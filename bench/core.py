@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import Any
 
+from exchange.cli_args import non_negative_int, positive_int
+
 ENGINES = ("book", "engine", "sorted_book", "lightmatchingengine", "fastlob")
 STREAMS = ("standard", "deep")
 STANDARD_OPS = 200_000
@@ -25,11 +27,11 @@ QUICK_DEEP_RESTING = 20_000
 SPOT_INSTRUMENT = "GPUH_USD"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=1, help="stream seed (default 1)")
-    parser.add_argument("--ops", type=int, default=None,
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="stream seed (default 1)")
+    parser.add_argument("--ops", type=positive_int, default=None,
                         help=f"timed operations per stream (default {STANDARD_OPS}, "
                              f"{QUICK_OPS} with --quick)")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--repeats", type=positive_int, default=None,
                         help="timed runs per engine; ops/s is their median (default 3)")
     parser.add_argument("--engines", default=",".join(ENGINES),
                         help="comma-separated subset of: " + ", ".join(ENGINES))
@@ -38,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instrument", default=SPOT_INSTRUMENT,
                         help="instrument the full engine trades (spot GPUH_USD by default; "
                              "a future such as GPUH-25DEC26 adds margin checks)")
-    parser.add_argument("--deep-resting", type=int, default=None,
+    parser.add_argument("--deep-resting", type=positive_int, default=None,
                         help=f"resting orders under the deep stream (default {DEEP_RESTING:,}, "
                              f"{QUICK_DEEP_RESTING:,} with --quick)")
-    parser.add_argument("--memory-orders", type=int, default=None,
+    parser.add_argument("--memory-orders", type=positive_int, default=None,
                         help="resting orders in the memory measurement "
                              "(default 100000, 10000 with --quick)")
 

@@ -35,18 +35,20 @@ import tempfile
 import time
 from typing import Any
 
+from exchange.cli_args import positive_float, positive_int
+
 INSTRUMENT = "GPUH_USD"
 CLIENTS = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rtt-samples", type=int, default=5000,
+    parser.add_argument("--rtt-samples", type=positive_int, default=5000,
                         help="sequential round trips per server (default 5000)")
-    parser.add_argument("--pipelined", type=int, default=20000,
+    parser.add_argument("--pipelined", type=positive_int, default=20000,
                         help="messages in the pipelined burst (default 20000)")
-    parser.add_argument("--orders-per-client", type=int, default=200,
+    parser.add_argument("--orders-per-client", type=positive_int, default=200,
                         help="orders each of the 100 concurrent clients places (default 200)")
-    parser.add_argument("--fanout-updates", type=int, default=300,
+    parser.add_argument("--fanout-updates", type=positive_int, default=300,
                         help="book updates timed at the 100 subscribers (default 300)")
     parser.add_argument("--journal-dir", default=None,
                         help="where the journaled runs write (default: the system temporary "
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default="always,batch,none",
                         help="fsync policies to measure, comma separated (default all; "
                              "'' skips the journal runs)")
-    parser.add_argument("--timeout", type=float, default=900,
+    parser.add_argument("--timeout", type=positive_float, default=900,
                         help="give up after this many seconds (default 900)")
 
 
@@ -450,6 +452,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         return asyncio.run(bounded())
+    except TimeoutError:
+        raise TimeoutError(f"no result within --timeout {args.timeout:g} s") from None
     finally:
         gw.stop()
         echo.stop()

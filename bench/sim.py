@@ -22,6 +22,8 @@ import os
 import time
 from typing import Any
 
+from exchange.cli_args import positive_int
+
 ABIDES_MESSAGES = 472_869
 ABIDES_WALL_S = 11.6
 ABIDES_RATE = ABIDES_MESSAGES / ABIDES_WALL_S
@@ -80,9 +82,9 @@ RMSC04_RATES: dict[str, dict[str, Any]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=positive_int, default=None,
                         help="seeds in the Dask-vs-serial sweep (default 64, 8 with --quick)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="LocalCluster workers for the sweep (default: CPU count)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep part")
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from exchange.cli_args import non_negative_int, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "unless --case or --seed asks for one run.")
     run.add_argument("scenario", help="scenario file or shipped scenario name")
     run.add_argument("--case", help="named case of the file to run")
-    run.add_argument("--seed", type=int, help="root seed (default: the file's)")
+    run.add_argument("--seed", type=non_negative_int, help="root seed (default: the file's)")
     run.add_argument("--out", type=Path, help="output directory (default runs/<name>-<seed>)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a key, e.g. agents.noise.count=10 (TOML value syntax)")
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--no-report", action="store_true",
                      help="skip the verdict report of a scenario with an economy")
-    run.add_argument("--workers", type=int,
+    run.add_argument("--workers", type=positive_int,
                      help="processes for a file's [compare] runs (default: 2, or 1 on one core)")
     run.add_argument("--serial", action="store_true",
                      help="run a file's [compare] runs in this process")
@@ -41,13 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run every point of the scenario's [sweep] grid with N seeds each.")
     sweep.add_argument("scenario", help="scenario file or shipped scenario name")
     sweep.add_argument("--case", help="named case of the file to sweep")
-    sweep.add_argument("--seeds", type=int, help="seeds per grid point (default: the file's)")
-    sweep.add_argument("--seed", type=int, help="first seed (default: the file's)")
+    sweep.add_argument("--seeds", type=positive_int,
+                       help="seeds per grid point (default: the file's)")
+    sweep.add_argument("--seed", type=non_negative_int, help="first seed (default: the file's)")
     sweep.add_argument("--out", type=Path, help="output directory (default runs/<name>-sweep)")
     sweep.add_argument("--scheduler", help="address of a running dask scheduler "
                                            "(default: start a LocalCluster)")
-    sweep.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
-    sweep.add_argument("--per-task", type=int, help="runs per Dask task (default: the file's)")
+    sweep.add_argument("--workers", type=positive_int,
+                       help="LocalCluster worker processes (default 2)")
+    sweep.add_argument("--per-task", type=positive_int,
+                       help="runs per Dask task (default: the file's)")
     sweep.add_argument("--serial", action="store_true", help="run in this process, no Dask")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--with-case", action="append", default=[], metavar="CASE",

@@ -10,6 +10,8 @@ import signal
 import ssl
 from typing import TYPE_CHECKING
 
+from exchange.cli_args import non_negative_int, port, positive_float
+
 if TYPE_CHECKING:
     from exchange.journal import JournaledEngine
     from scenarios.live import LiveScenario
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(default instruments, demo accounts maker/taker/bot).")
     parser.add_argument("--config", help="JSON or TOML gateway config file")
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="listen port (default 8765; 0 picks one)")
+    parser.add_argument("--port", type=port, help="listen port (default 8765; 0 picks one)")
     parser.add_argument("--certfile", help="TLS certificate (PEM) to serve wss:// and https://")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
     parser.add_argument("--journal", metavar="DIR",
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="journal durability: fsync per command, per batch of commands "
                              "handled in one event-loop turn (group commit, the default), or "
                              "never (survives a process crash, not a power loss)")
-    parser.add_argument("--snapshot-every", type=int, default=100_000, metavar="N",
+    parser.add_argument("--snapshot-every", type=non_negative_int, default=100_000, metavar="N",
                         help="write a snapshot every N journaled commands (default 100000; "
                              "0: only at creation and clean shutdown)")
     live = parser.add_argument_group(
@@ -47,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "instruments replace the config's, each agent gets a funded "
                            "account")
     live.add_argument("--case", help="named case of the scenario")
-    live.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
-    live.add_argument("--speed", type=float, default=1.0,
+    live.add_argument("--seed", type=non_negative_int, help="root seed (default: the scenario's)")
+    live.add_argument("--speed", type=positive_float, default=1.0,
                       help="virtual seconds per wall-clock second (default 1)")
     live.add_argument("--keep-serving", action="store_true",
                       help="when the scenario's duration has elapsed, keep serving without "

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
 from exchange.core.instruments import InstrumentSpec
+
+# Value ranges a config must respect: a file with a value outside them is rejected on load,
+# naming the field, instead of failing later inside the server (a port past 65535 used to stop
+# ``cmx serve`` with a socket traceback; a zero refill rate would have locked every account).
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class AccountConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -34,30 +43,30 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True):
     holds ``capacity`` credits and refills ``refill_per_second``.
     """
 
-    capacity: int = 50_000
-    refill_per_second: int = 10_000
-    matching_cost: int = 100
-    other_cost: int = 10
+    capacity: Count = 50_000
+    refill_per_second: Count = 10_000
+    matching_cost: NonNegative = 100
+    other_cost: NonNegative = 10
 
 
 class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: Port = 8765
     instruments: list[InstrumentSpec] | None = None  # None: the default compute market
     accounts: list[AccountConfig] = []
     marks: dict[str, str] = {}  # optional initial mark prices, decimal strings
     rate_limit: RateLimitConfig = RateLimitConfig()
-    max_frame_bytes: int = 32_768  # Deribit's limit; larger requests get -32600
-    hard_max_frame_bytes: int = 1 << 20  # beyond this the transport closes (1009)
-    outbound_queue: int = 10_000  # messages queued per connection before it is dropped
-    auth_window_ms: int = 60_000  # accepted clock skew of a signature's timestamp
-    token_ttl_s: int = 900
-    min_heartbeat_interval_s: float = 10.0
-    ping_interval_s: float | None = 20.0  # websocket protocol pings
-    flush_interval_s: float = 0.1  # period of 100ms channels
-    trades_history: int = 1000  # public trades kept per instrument
-    closed_orders_history: int = 100_000  # closed orders kept for get_order_state
-    user_trades_history: int = 10_000  # trades kept per account
+    max_frame_bytes: Count = 32_768  # Deribit's limit; larger requests get -32600
+    hard_max_frame_bytes: Count = 1 << 20  # beyond this the transport closes (1009)
+    outbound_queue: Count = 10_000  # messages queued per connection before it is dropped
+    auth_window_ms: NonNegative = 60_000  # accepted clock skew of a signature's timestamp
+    token_ttl_s: Count = 900
+    min_heartbeat_interval_s: Seconds = 10.0
+    ping_interval_s: Seconds | None = 20.0  # websocket protocol pings
+    flush_interval_s: Seconds = 0.1  # period of 100ms channels
+    trades_history: NonNegative = 1000  # public trades kept per instrument
+    closed_orders_history: NonNegative = 100_000  # closed orders kept for get_order_state
+    user_trades_history: NonNegative = 10_000  # trades kept per account
 
 
 def _demo_accounts() -> list[AccountConfig]:
@@ -93,6 +102,9 @@ def load_config(path: str | Path) -> GatewayConfig:
 
 def validate(config: GatewayConfig) -> None:
     """Cross-field checks msgspec cannot express."""
+    if config.hard_max_frame_bytes < config.max_frame_bytes:
+        raise ValueError(f"hard_max_frame_bytes ({config.hard_max_frame_bytes}) is below "
+                         f"max_frame_bytes ({config.max_frame_bytes})")
     ids: set[int] = set()
     keys: set[str] = set()
     for acct in config.accounts:
