@@ -319,7 +319,34 @@ def _check_references(scenario: Scenario, label: str) -> list[Any]:
         if shock.series not in series:
             raise ScenarioError(f"{label}: key `shocks[{i}].series`: no exogenous series named "
                                 f"{shock.series!r}; expected one of {sorted(series)}")
+    _check_sizes(scenario, label)
     return decoded
+
+
+#: The virtual clock is int64 nanoseconds, in the engine's timestamps and the Parquet tables.
+MAX_CLOCK_NS = 2**63 - 1
+#: Points of one precomputed exogenous path (a float each, held for the whole run: ~32 bytes
+#: per point, so 10M points is ~320 MB).
+MAX_SERIES_POINTS = 10_000_000
+
+
+def _check_sizes(scenario: Scenario, label: str) -> None:
+    """Reject runs that cannot be represented or held, before anything is allocated: a
+    duration past the int64 nanosecond clock, or an exogenous path too long to precompute."""
+    meta = scenario.scenario
+    end_ns = meta.start_ns + meta.duration * 1e9
+    if end_ns >= MAX_CLOCK_NS:
+        years = (MAX_CLOCK_NS - meta.start_ns) / 1e9 / (365.25 * 86400)
+        raise ScenarioError(f"{label}: key `scenario.duration`: {meta.duration:g} s runs past "
+                            "the virtual clock (int64 nanoseconds): at most about "
+                            f"{years:.0f} years from the start")
+    for i, path in enumerate(scenario.exogenous):
+        points = meta.duration / path.interval
+        if points > MAX_SERIES_POINTS:
+            raise ScenarioError(
+                f"{label}: key `exogenous[{i}].interval`: series {path.name!r} would need "
+                f"{points:,.0f} points over the {meta.duration:g} s run at {path.interval:g} s "
+                f"each (at most {MAX_SERIES_POINTS:,}); use a longer interval or a shorter run")
 
 
 # -- overrides ---------------------------------------------------------------------------------

@@ -47,6 +47,22 @@ def test_wrong_type_and_impossible_values() -> None:
     assert "key `scenario.duration`: Expected `float` > 0" in error_of(raw)
 
 
+def test_runs_too_long_to_represent_or_precompute_are_rejected_before_they_start() -> None:
+    raw = scenario([ZI], duration=1e30)
+    assert ("key `scenario.duration`: 1e+30 s runs past the virtual clock (int64 "
+            "nanoseconds): at most about 292 years") in error_of(raw)
+    # from a start in 2026 there is less of the clock left
+    raw = scenario([ZI], duration=300 * 365.25 * 86400, start="2026-01-01T00:00:00Z")
+    assert "at most about 236 years from the start" in error_of(raw)
+    fundamental = {"name": "fundamental", "kind": "ou", "initial": 100.0, "interval": 1.0}
+    raw = scenario([ZI], duration=2e7)
+    raw["exogenous"] = [fundamental]
+    assert ("key `exogenous[0].interval`: series 'fundamental' would need 20,000,000 points "
+            "over the 2e+07 s run at 1 s each (at most 10,000,000)") in error_of(raw)
+    raw["exogenous"] = [{**fundamental, "interval": 2.0}]
+    assert loaded(raw).scenario.scenario.duration == 2e7  # 10M points: the limit is inclusive
+
+
 def test_agent_params_are_validated_against_the_class() -> None:
     raw = scenario([{**ZI, "params": {"role": "buyer", "rate": -1.0}}])
     assert "key `agents[0].params.rate`: Expected `float` > 0.0" in error_of(raw)
