@@ -81,6 +81,11 @@ class Reason:
     DUPLICATE_INSTRUMENT = "duplicate_instrument"
     INVALID_INSTRUMENT_SPEC = "invalid_instrument_spec"
     NOT_A_FUTURE = "not_a_future"
+    # A field whose value is not of its declared type (exchange/core/validate.py); fields with a
+    # reason of their own (amount, price, side, ...) use that one.
+    INVALID_FLAG = "invalid_flag"
+    INVALID_ORDER_ID = "invalid_order_id"
+    INVALID_FIELD_TYPE = "invalid_field_type"
 
     # Why an order left the book (carried by OrderUpdated events, not rejections).
     CANCELLED_BY_USER = "user_request"

@@ -40,9 +40,9 @@ from .messages import (
     MARKET,
     OPEN,
     SELL,
+    STP_CANCEL_BOTH,
     STP_CANCEL_MAKER,
-    STP_MODES,
-    TIMES_IN_FORCE,
+    STP_CANCEL_TAKER,
     Accepted,
     AmendOrder,
     BalanceChanged,
@@ -68,8 +68,13 @@ from .messages import (
     Trade,
     Withdraw,
 )
+from .validate import first_bad_field, rejection_of
 
 _NEVER = 1 << 62
+# Tuples, not sets: a membership test compares (identity first, so a valid constant matches at
+# once) and never hashes, so an unhashable value in the field is a rejection, not a TypeError.
+_STP_MODES = (STP_CANCEL_TAKER, STP_CANCEL_MAKER, STP_CANCEL_BOTH)
+_TIMES_IN_FORCE = (GTC, GTD, IOC, FOK)
 
 # Bounds on every integer a command can bring in. They keep all state within 64-bit ranges,
 # so snapshots and the journal (msgpack) can always encode it, with room to spare: 10^12 lots
@@ -458,7 +463,22 @@ class Engine:
     def _reject(
         self, out: list, command: str, account: int | None, code: int, reason: str, **extra
     ) -> None:
+        if type(extra.get("label")) not in (str, type(None)):
+            extra["label"] = None  # a malformed label is never echoed into an event
         out.append(Rejected(command, account, code, reason, **extra))
+
+    def _reject_field(self, out: list, c: Command, field: str | None = None) -> None:
+        """Reject ``c`` for a field of the wrong type (``field``, or the first one found),
+        echoing only the identifiers that are themselves well typed."""
+        if field is None:
+            field = first_bad_field(c) or "command"
+        code, reason = rejection_of(field)
+        account = getattr(c, "account", None)
+        order_id = getattr(c, "order_id", None)
+        label = getattr(c, "label", None)
+        out.append(Rejected(type(c).__name__, account if type(account) is int else None, code,
+                            reason, order_id if type(order_id) is int else None,
+                            label if type(label) is str else None))
 
     def _delta(self, out: list, name: str, side: int, price: int, total: int) -> None:
         change_id = self.change_ids[name] + 1
@@ -584,7 +604,16 @@ class Engine:
     # -- orders ---------------------------------------------------------------------------------
     def _place(self, c: PlaceOrder, ts: int, out: list) -> None:
         account_id = c.account
-        spec = self._specs.get(c.instrument)
+        amount = c.amount
+        # Exact types of the fields every order uses (validate.py says why); the side by
+        # identity below, the others where they are used. An unhashable instrument fails the
+        # lookup.
+        if type(account_id) is not int or type(amount) is not int:
+            return self._reject_field(out, c)
+        try:
+            spec = self._specs.get(c.instrument)
+        except TypeError:
+            return self._reject_field(out, c, "instrument")
         cmd = "PlaceOrder"
         if spec is None:
             return self._reject(out, cmd, account_id, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
@@ -594,10 +623,11 @@ class Engine:
             return self._reject(out, cmd, account_id, Code.ORDERBOOK_CLOSED,
                                 Reason.INSTRUMENT_EXPIRED, label=c.label)
         side = c.side
-        if side != BUY and side != SELL:
+        # Identity, not equality: 1.0 and True equal BUY but are not a side. CPython keeps one
+        # object per small int, and every int 1 or -1 (decoded, computed or literal) is it.
+        if side is not BUY and side is not SELL:
             return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_SIDE,
                                 label=c.label)
-        amount = c.amount
         if amount <= 0:
             return self._reject(out, cmd, account_id, Code.INVALID_AMOUNT, Reason.INVALID_AMOUNT,
                                 label=c.label)
@@ -611,7 +641,9 @@ class Engine:
         tif = c.tif
         if order_type == LIMIT:
             price = c.price
-            if price is None:
+            if type(price) is not int:
+                if price is not None:
+                    return self._reject_field(out, c, "price")
                 return self._reject(out, cmd, account_id, Code.INVALID_PRICE,
                                     Reason.MISSING_PRICE, label=c.label)
             if price <= 0:
@@ -623,7 +655,7 @@ class Engine:
         elif order_type != MARKET:
             return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                 Reason.INVALID_ORDER_TYPE, label=c.label)
-        if c.stp not in STP_MODES:
+        if c.stp not in _STP_MODES:
             return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT, Reason.INVALID_STP_MODE,
                                 label=c.label)
         acct = self.accounts.get(account_id)
@@ -641,13 +673,17 @@ class Engine:
         expire_ts = None
         # Options most orders do not use are checked together, so a plain GTC limit order
         # pays for one test instead of six.
-        if tif != GTC or label is not None or reduce_only or post_only:
-            if tif not in TIMES_IN_FORCE:
+        if (tif != GTC or label is not None or reduce_only is not False
+                or post_only is not False):
+            if (type(post_only) is not bool or type(reduce_only) is not bool
+                    or type(c.reject_post_only) is not bool):
+                return self._reject_field(out, c)
+            if tif not in _TIMES_IN_FORCE:
                 return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                     Reason.INVALID_TIME_IN_FORCE, label=label)
             if tif == GTD:
                 expire_ts = c.expire_ts
-                if expire_ts is None or not ts < expire_ts <= MAX_ID:
+                if type(expire_ts) is not int or not ts < expire_ts <= MAX_ID:
                     return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                         Reason.INVALID_EXPIRY, label=label)
             elif tif == IOC or tif == FOK:
@@ -656,7 +692,8 @@ class Engine:
                 return self._reject(out, cmd, account_id, Code.UNSUPPORTED_ARG_COMBINATION,
                                     Reason.POST_ONLY_NOT_LIMIT, label=label)
             if label is not None:
-                if not label or len(label) > self.config.max_label_length:
+                if type(label) is not str or not label or len(
+                        label) > self.config.max_label_length:
                     return self._reject(out, cmd, account_id, Code.BAD_ARGUMENT,
                                         Reason.INVALID_LABEL, label=label)
                 if label in acct.labels:
@@ -1060,6 +1097,8 @@ class Engine:
                          order_id=order_id)
 
     def _cancel(self, c: CancelOrder, ts: int, out: list) -> None:
+        if type(c.account) is not int or type(c.order_id) is not int:
+            return self._reject_field(out, c)
         acct = self.accounts.get(c.account)
         order = acct.open_orders.get(c.order_id) if acct is not None else None
         if order is None:
@@ -1069,6 +1108,8 @@ class Engine:
         return None
 
     def _cancel_all(self, c: CancelAll, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         acct = self.accounts.get(c.account)
         if not -MAX_ID <= c.account <= MAX_ID:
             return self._reject(out, "CancelAll", c.account, Code.BAD_ARGUMENT,
@@ -1090,6 +1131,8 @@ class Engine:
 
     def _amend(self, c: AmendOrder, ts: int, out: list) -> None:
         cmd = "AmendOrder"
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         order = self._own_open_order(c.account, c.order_id)
         if order is None:
             return self._not_open(out, cmd, c.account, c.order_id)
@@ -1177,15 +1220,23 @@ class Engine:
         return asset in self.registry.assets
 
     def _deposit(self, c: Deposit, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         self._credit("Deposit", c.account, c.asset, c.amount, out, allow_usd=True)
 
     def _mint(self, c: Mint, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         self._credit("Mint", c.account, c.asset, c.amount, out, allow_usd=False)
 
     def _withdraw(self, c: Withdraw, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         self._debit("Withdraw", c.account, c.asset, c.amount, out, allow_usd=True)
 
     def _burn(self, c: Burn, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         self._debit("Burn", c.account, c.asset, c.amount, out, allow_usd=False)
 
     def _check_transfer(self, cmd: str, account_id: int, asset: str, amount: int, out: list,
@@ -1255,6 +1306,8 @@ class Engine:
 
     # -- marks, liquidation, listing ------------------------------------------------------------
     def _set_mark(self, c: SetMark, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         spec = self.registry.by_name.get(c.instrument)
         if spec is None:
             return self._reject(out, "SetMark", None, Code.INVALID_OR_UNSUPPORTED_INSTRUMENT,
@@ -1352,6 +1405,8 @@ class Engine:
         out.append(Liquidated(acct.id, equity, maintenance, covered, ts))
 
     def _list_instrument(self, c: ListInstrument, ts: int, out: list) -> None:
+        if first_bad_field(c) is not None:
+            return self._reject_field(out, c)
         spec = c.spec
         if spec.name in self.registry:
             return self._reject(out, "ListInstrument", None, Code.BAD_ARGUMENT,
