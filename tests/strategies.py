@@ -325,6 +325,8 @@ def transfer_ops(draw: st.DrawFn) -> TransferOp:
     kind = draw(choose((5, "Deposit"), (3, "Withdraw"), (3, "Mint"), (2, "Burn"), (3, "Deposit")))
     asset = draw(choose((6, USD), (3, "GPUH"), (1, "DOGE"), (2, "KWH"), (3, USD)))
     amount = draw(usd_amounts if asset == USD else unit_amounts)
+    if kind in ("Burn", "Withdraw") and draw(choose((4, False), (1, True))):
+        amount *= 1000  # more than anyone holds: the not-enough rejections, reliably reached
     return TransferOp(draw(dts), kind, draw(accounts), asset, amount)
 
 
@@ -483,6 +485,11 @@ def resolve(op: Op, engine: Engine) -> tuple[Command, int]:
         ), ts
     if isinstance(op, AmendOp):
         order_id = resolve_order_id(engine, op.account, op.ref)
+        if op.amount is not None and op.amount[0] == "filled" and op.ref.kind == "own":
+            # aim at one of the account's partly filled orders, if it has any
+            acct = engine.accounts.get(op.account)
+            partly = sorted(i for i, o in acct.open_orders.items() if o.filled) if acct else []
+            order_id = _pick(partly, op.ref.k) or order_id
         order = open_orders(engine).get(order_id)
         amount = price = None
         if op.amount is not None:
