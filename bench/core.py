@@ -132,6 +132,12 @@ def render(report: dict[str, Any]) -> str:
             if by_kind and engine in ("book", "engine"):
                 cells = ", ".join(f"{k} {v['p50']:.2f}/{v['p99']:.2f}" for k, v in by_kind.items())
                 lines.append(f"  {engine} latency by kind, p50/p99 us: {cells}")
+        for engine, r in s["engines"].items():
+            by_fills = r.get("latency_by_fills_us")
+            if by_fills and engine in ("book", "engine"):
+                cells = ", ".join(f"{k}: {v['p50']:.2f}/{v['p99']:.2f} (n={v['n']:,})"
+                                  for k, v in by_fills.items())
+                lines.append(f"  {engine} latency by makers taken, p50/p99 us: {cells}")
         for ours, row in s["ratios"].items():
             if not row:
                 continue

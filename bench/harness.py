@@ -18,14 +18,21 @@ from typing import Any
 import numpy as np
 
 from . import streams
-from .ours import BookAdapter, EngineAdapter
+from .ours import BookAdapter, EngineAdapter, fills_per_op
 from .peers import (
     FastlobAdapter,
     LightMatchingEngineAdapter,
     SortedBookAdapter,
     mark_dead_cancels,
 )
-from .stats import GcMonitor, latency_by_kind, latency_summary, quiet_heap, timer_overhead_ns
+from .stats import (
+    GcMonitor,
+    latency_by_fills,
+    latency_by_kind,
+    latency_summary,
+    quiet_heap,
+    timer_overhead_ns,
+)
 
 OURS = ("book", "engine")
 
@@ -118,7 +125,7 @@ class _Trial:
         finally:
             self.adapter.release()
 
-    def report(self, overhead_ns: int, kinds: bytes) -> dict[str, Any]:
+    def report(self, overhead_ns: int, kinds: bytes, fills: bytes = b"") -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.adapter.label, "ok": False, "error": self.error}
         notes = getattr(self.adapter, "notes", None)
         if notes:
@@ -143,6 +150,8 @@ class _Trial:
         if len(kinds) == len(self.samples):
             out["latency_by_kind_us"] = latency_by_kind(self.samples, overhead_ns, kinds,
                                                         streams.KIND_NAMES)
+        if len(fills) == len(self.samples):
+            out["latency_by_fills_us"] = latency_by_fills(self.samples, overhead_ns, fills)
         return out
 
 
@@ -171,7 +180,8 @@ def measure_stream(engines: list[str], cfg: dict[str, Any], stream: streams.Stre
                 trial.finish()
             except Exception:
                 pass
-    return {trial.name: trial.report(overhead_ns, stream.kinds) for trial in trials}
+    return {trial.name: trial.report(overhead_ns, stream.kinds, stream.fills)
+            for trial in trials}
 
 
 def check_agreement(engines: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -254,6 +264,7 @@ def build_stream(name: str, cfg: dict[str, Any]) -> streams.Stream:
     else:
         stream = streams.deep_stream(cfg["seed"], cfg["ops"], cfg["deep_resting"])
     mark_dead_cancels(stream)
+    stream.fills = fills_per_op(stream)
     return stream
 
 

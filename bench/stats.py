@@ -64,6 +64,30 @@ def latency_by_kind(samples_ns: list[int], overhead_ns: int, kinds: bytes,
     return out
 
 
+#: groups of "makers an operation traded against" in latency_by_fills (the last is open-ended)
+FILL_GROUPS = (0, 1, 2, 3, 4, 5)
+
+
+def latency_by_fills(samples_ns: list[int], overhead_ns: int,
+                     fills: bytes) -> dict[str, dict[str, float]]:
+    """p50/p99 and count by the number of makers an operation traded against (0, 1, ..., 5+):
+    the cost of a fill, and which operations make up a latency tail."""
+    arr = np.asarray(samples_ns, dtype=np.int64) - overhead_ns
+    np.maximum(arr, 0, out=arr)
+    counts = np.frombuffer(fills, dtype=np.uint8)
+    out = {}
+    last = FILL_GROUPS[-1]
+    for group in FILL_GROUPS:
+        part = arr[counts >= last] if group == last else arr[counts == group]
+        if len(part):
+            out[f"{group}+" if group == last else str(group)] = {
+                "n": int(len(part)),
+                "p50": round(float(np.percentile(part, 50)) / 1000.0, 3),
+                "p99": round(float(np.percentile(part, 99)) / 1000.0, 3),
+            }
+    return out
+
+
 class GcMonitor:
     """Times every cyclic-GC collection while active, through ``gc.callbacks``.
 

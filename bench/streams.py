@@ -50,6 +50,9 @@ class Stream:
     # what each timed op was generated as (PASSIVE, AGGRESSIVE or CANCELLING), for latency
     # broken down by kind of operation
     kinds: bytes = b""
+    # how many makers each timed op traded against (capped at 255), counted untimed with our
+    # Book (``bench.ours.fills_per_op``), for latency by number of fills
+    fills: bytes = b""
 
     @property
     def orders(self) -> int:

@@ -34,6 +34,10 @@ def test_bench_core_quick_json(capsys) -> None:
             assert set(r["latency_us"]) >= {"p50", "p99", "p99_9", "max"}
             assert r["gc"]["max_pause_ms"] >= 0
         assert set(stream["ratios"]) == {"book", "engine"}
+        for name in ("book", "engine"):
+            by_fills = finished[name]["latency_by_fills_us"]
+            assert sum(group["n"] for group in by_fills.values()) == stream["ops"]
+            assert by_fills["0"]["n"] > by_fills["1"]["n"] > 0
     assert set(report["memory"]["bytes_per_order"]) >= {"book", "engine"}
     assert all(v > 0 for v in report["memory"]["bytes_per_order"].values())
     assert {t["key"] for t in report["targets"]} >= {
@@ -52,3 +56,20 @@ def test_missing_benchmark_module_is_reported_not_raised(capsys) -> None:
     assert run_benchmark(args) != 0
     captured = capsys.readouterr()
     assert "not available" in captured.err and captured.out == ""
+
+
+def test_fills_per_op_counts_every_trade_of_the_stream() -> None:
+    """The per-operation fill counts behind the latency-by-fills table add up to the trades
+    the book makes on the same stream, and cancels and resting orders count zero."""
+    from bench.ours import BookAdapter, fills_per_op
+    from bench.streams import CANCEL, standard_stream
+
+    stream = standard_stream(3, 4000)
+    fills = fills_per_op(stream)
+    adapter = BookAdapter()
+    adapter.load(stream)
+    adapter.reset()
+    _, trades = adapter.run()
+    assert len(fills) == len(stream.ops) and sum(fills) == trades > 0
+    assert all(f == 0 for f, op in zip(fills, stream.ops, strict=True) if op[0] == CANCEL)
+    assert max(fills) >= 3
