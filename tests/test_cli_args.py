@@ -104,3 +104,15 @@ def test_a_benchmark_that_runs_out_of_time_says_so(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "cmx bench gateway: gave up: no result within --timeout 0.05 s" in err
     assert "Traceback" not in err
+
+
+def test_serve_with_a_bad_tls_certificate_says_so(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for argv in (["serve", "--certfile", str(tmp_path / "missing.pem"), "--port", "0"],
+                 ["serve", "--certfile", str(junk), "--port", "0"]):
+        args = build_parser().parse_args(argv)
+        assert args.handler(args) == 2
+        out = capsys.readouterr().out
+        assert "cmx serve: cannot load the TLS certificate" in out and "Traceback" not in out

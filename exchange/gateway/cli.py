@@ -105,10 +105,12 @@ def run(args: argparse.Namespace) -> int:
     context = None
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(args.certfile, args.keyfile)
-    if args.snapshot_every < 0:
-        print("cmx serve: --snapshot-every must be >= 0")
-        return 2
+        try:
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:  # a missing file, a key that does not match
+            print(f"cmx serve: cannot load the TLS certificate {args.certfile} "
+                  f"(key {args.keyfile or 'in the same file'}): {exc}")
+            return 2
     journal = None
     if args.journal:
         from exchange.journal import CorruptJournalError
