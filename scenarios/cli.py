@@ -238,13 +238,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     meta = base.scenario.scenario
     per_task = args.per_task or base.scenario.sweep.per_task
     out = args.out or Path("runs") / f"{meta.name}-sweep"
+    client = cluster = None
+    if not args.serial:  # reach the scheduler (or start a local cluster) before the bar
+        try:
+            client, cluster = sw.connect(args.scheduler, args.workers)
+        except sw.SchedulerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     bar = _run_bar(len(p.runs), meta.name, not args.no_progress)
     progress = bar.update if bar is not None else None
     started = time.perf_counter()
-    if args.serial:
+    if client is None:
         results = sw.execute_serial(p, per_task, progress)
     else:
-        results = sw.execute_dask(p, per_task, args.scheduler, args.workers, progress)
+        try:
+            results = sw.execute_dask(p, per_task, args.scheduler, args.workers, progress,
+                                      client=client)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     wall = time.perf_counter() - started
     if bar is not None:
         bar.close()

@@ -210,14 +210,24 @@ def execute_dask(p: Plan, per_task: int, scheduler: str | None, workers: int | N
                 own[1].close()
 
 
+class SchedulerError(RuntimeError):
+    """The Dask scheduler given by address cannot be reached (or the address is malformed)."""
+
+
 def connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     """(client, cluster or None): a client of the scheduler at ``scheduler`` or of a new
     ``LocalCluster`` with one single-threaded process per worker (the simulation is pure
-    Python, so threads would only contend for the interpreter lock)."""
+    Python, so threads would only contend for the interpreter lock).
+
+    Raises ``SchedulerError`` when ``scheduler`` cannot be reached or parsed."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        client, cluster = Client(scheduler), None
+        try:
+            client, cluster = Client(scheduler), None
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}"
+                                 ) from None
     else:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                dashboard_address=None)

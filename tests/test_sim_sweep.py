@@ -46,3 +46,16 @@ def test_sweep_rejects_a_bad_grid_before_running(tmp_path: Path, capsys) -> None
     assert cmx("sweep", str(scenario), "--serial", "--out", str(tmp_path / "o")) == 2
     assert "key `agents[0].params.rate`" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    import dask
+
+    out = tmp_path / "never"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for address in ("notanaddress", "tcp://127.0.0.1:1"):
+            assert cmx("sweep", "noise_market", "--seeds", "1", "--scheduler", address,
+                       "--out", str(out), "--no-progress") == 2
+            err = capsys.readouterr().err
+            assert f"error: cannot reach the Dask scheduler at '{address}'" in err, err
+    assert not out.exists()  # nothing ran, nothing was written
