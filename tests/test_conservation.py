@@ -341,7 +341,9 @@ def test_leveraged_futures_stay_solvent() -> None:
     beyond cash happen, by trading and at settlement, and every one is covered."""
     seen: dict[str, int] = {"flat": 0, "margin": 0, "commands": 0}
 
-    @settings(PROPERTY_SETTINGS, max_examples=30)
+    # 60 sequences: with 30 none of them took a loss beyond cash on a flat account (the
+    # examples are fixed per test, see tests/conftest.py; 60 reach it a dozen times)
+    @settings(PROPERTY_SETTINGS, max_examples=60)
     @given(scenario=scenarios(futures_only=True))
     def check(scenario: Scenario) -> None:
         engine = fresh_engine(scenario)
