@@ -36,6 +36,7 @@ def test_bench_core_quick_json(capsys) -> None:
         assert set(stream["ratios"]) == {"book", "engine"}
         for name in ("book", "engine"):
             by_fills = finished[name]["latency_by_fills_us"]
+            assert all(g["p50"] <= g["p99"] for g in by_fills.values())
             assert sum(group["n"] for group in by_fills.values()) == stream["ops"]
             assert by_fills["0"]["n"] > by_fills["1"]["n"] > 0
     assert set(report["memory"]["bytes_per_order"]) >= {"book", "engine"}
@@ -73,3 +74,27 @@ def test_fills_per_op_counts_every_trade_of_the_stream() -> None:
     assert len(fills) == len(stream.ops) and sum(fills) == trades > 0
     assert all(f == 0 for f, op in zip(fills, stream.ops, strict=True) if op[0] == CANCEL)
     assert max(fills) >= 3
+
+
+def test_the_text_report_shows_every_figure_of_the_json(capsys) -> None:
+    """``render`` is what a user reads: each stream's table, the per-kind and per-fill latency
+    lines for our book and engine, memory, targets and flags, from the same report."""
+    from bench.core import render
+
+    assert main(["bench", "core", "--quick", "--json", *SMALL,
+                 "--engines", "book,engine,sorted_book"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    text = render(report)
+    assert "QUICK: indicative only" in text
+    for stream in STREAMS:
+        assert f"[{stream}] 3,000 ops" in text
+    engine = report["streams"]["standard"]["engines"]["engine"]
+    assert f"{engine['ops_per_s']:,}" in text
+    for ours in ("book", "engine"):
+        assert f"  {ours} latency by kind, p50/p99 us: passive" in text
+        assert f"  {ours} latency by makers taken, p50/p99 us: 0: " in text
+    zero = engine["latency_by_fills_us"]["0"]
+    assert f"0: {zero['p50']:.2f}/{zero['p99']:.2f} (n={zero['n']:,})" in text
+    assert "ratio book ops/s to: engine x" in text and "sorted_book x" in text
+    assert "[memory] bytes per resting order, 2,000 resting orders" in text
+    assert text.count("MET ") + text.count("MISS") == len(report["targets"])
