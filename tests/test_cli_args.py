@@ -116,3 +116,21 @@ def test_serve_with_a_bad_tls_certificate_says_so(tmp_path: Path,
         assert args.handler(args) == 2
         out = capsys.readouterr().out
         assert "cmx serve: cannot load the TLS certificate" in out and "Traceback" not in out
+
+
+def test_set_overrides_parse_toml_values_and_name_bad_ones() -> None:
+    from scenarios.cli import parse_sets
+    from scenarios.config import ScenarioError
+
+    assert parse_sets(["a.b=5", "c=2.5", "d=true", "e=[1, 2]", 'f="x y"', "g=hello world"]) == {
+        "a.b": 5, "c": 2.5, "d": True, "e": [1, 2], "f": "x y", "g": "hello world"}
+    for bad in ("foo", "=5", ""):
+        with pytest.raises(ScenarioError, match="expected KEY=VALUE"):
+            parse_sets([bad])
+
+
+def test_a_set_value_of_the_wrong_type_names_the_key(capsys: pytest.CaptureFixture) -> None:
+    args = build_parser().parse_args(["run", "noise_market", "--no-progress",
+                                      "--set", "agents.noise.params.offset=abc"])
+    assert args.handler(args) == 2
+    assert "key `agents[0].params.offset`: Expected `int`, got `str`" in capsys.readouterr().err
