@@ -20,14 +20,34 @@ this surface small and asynchronous in spirit is what lets one agent class run o
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exchange.core.instruments import InstrumentSpec
 from exchange.core.messages import OPEN, OrderAccepted, OrderUpdated
 
 if TYPE_CHECKING:  # pragma: no cover
     from agents.base import Agent
+
+
+def as_int(value: Any, what: str) -> int:
+    """``value`` as the exact ``int`` the core works in: lots, ticks, ids, nanoseconds.
+
+    Both clients apply this at the edge, so an agent behaves the same in process and live:
+    integer-likes such as NumPy integers become ``int`` (the engine rejects anything else, and
+    NumPy's fixed-width arithmetic would wrap silently), while a float, a bool or a string is a
+    programming error in the agent, raised at its call rather than reported later as a rejection
+    it may not be listening for.
+    """
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{what} must be an integer, got {value!r} ({type(value).__name__})")
 
 
 class OpenOrder:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clients.base import Client, OpenOrder
+from clients.base import Client, OpenOrder, as_int
 from exchange.core.engine import Engine
 from exchange.core.instruments import USD, InstrumentSpec
 from exchange.core.messages import (
@@ -212,20 +212,30 @@ class InProcClient(Client):
     def place(self, instrument: str, side: int, amount: int, price: int | None = None, *,
               type: str = LIMIT, tif: str = GTC, post_only: bool = False,
               label: str | None = None, expire_ts: int | None = None) -> None:
+        # the `is int` tests keep the common case at one comparison per field (as_int says why)
+        if amount.__class__ is not int:
+            amount = as_int(amount, "amount")
+        if price is not None and price.__class__ is not int:
+            price = as_int(price, "price")
+        if expire_ts is not None and expire_ts.__class__ is not int:
+            expire_ts = as_int(expire_ts, "expire_ts")
         self.venue.submit(self, PlaceOrder(
             account=self.account, instrument=instrument, side=side, amount=amount, price=price,
             type=type, tif=tif, post_only=post_only, label=label, expire_ts=expire_ts,
         ))
 
     def cancel(self, order_id: int) -> None:
-        self.venue.submit(self, CancelOrder(account=self.account, order_id=order_id))
+        self.venue.submit(self, CancelOrder(account=self.account,
+                                            order_id=as_int(order_id, "order_id")))
 
     def cancel_all(self, instrument: str | None = None) -> None:
         self.venue.submit(self, CancelAll(account=self.account, instrument=instrument))
 
     def amend(self, order_id: int, amount: int | None = None, price: int | None = None) -> None:
-        self.venue.submit(self, AmendOrder(account=self.account, order_id=order_id,
-                                           amount=amount, price=price))
+        self.venue.submit(self, AmendOrder(
+            account=self.account, order_id=as_int(order_id, "order_id"),
+            amount=None if amount is None else as_int(amount, "amount"),
+            price=None if price is None else as_int(price, "price")))
 
     # -- market data ---------------------------------------------------------------------------
     def instrument(self, name: str) -> InstrumentSpec:

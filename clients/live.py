@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from clients.base import Client, OpenOrder
+from clients.base import Client, OpenOrder, as_int
 from clients.ws import ApiError, _encoder
 from clients.ws import Client as WsClient
 from exchange.core.instruments import USD, InstrumentSpec, usd_to_micros
@@ -453,6 +453,11 @@ class LiveClient(Client):
               type: str = LIMIT, tif: str = GTC, post_only: bool = False,
               label: str | None = None, expire_ts: int | None = None) -> None:
         spec = self.specs[instrument]
+        amount = as_int(amount, "amount")  # the same edge rule as in process (clients/base.py)
+        if price is not None:
+            price = as_int(price, "price")
+        if expire_ts is not None:
+            expire_ts = as_int(expire_ts, "expire_ts")
         params: dict[str, Any] = {"instrument_name": instrument,
                                   "amount": spec.lots_to_amount(amount), "type": type,
                                   "time_in_force": TIF_TO_DERIBIT.get(tif, tif)}
@@ -481,6 +486,7 @@ class LiveClient(Client):
                        order_id=order_id)
 
     def cancel(self, order_id: int) -> None:
+        order_id = as_int(order_id, "order_id")
         self._send("private/cancel", {"order_id": str(order_id)}, "CancelOrder",
                    order_id=order_id)
 
@@ -492,6 +498,11 @@ class LiveClient(Client):
                        "CancelAll")
 
     def amend(self, order_id: int, amount: int | None = None, price: int | None = None) -> None:
+        order_id = as_int(order_id, "order_id")
+        if amount is not None:
+            amount = as_int(amount, "amount")
+        if price is not None:
+            price = as_int(price, "price")
         known = self.translator.known.get(order_id)
         order = self.open_orders.get(order_id)
         if known is None or order is None:

@@ -124,3 +124,63 @@ def test_agents_import_nothing_but_messages_and_their_own_package() -> None:
                 continue
             for name in names:
                 assert name.startswith(allowed_prefixes), f"{path} imports {name}"
+
+
+def test_integer_likes_become_ints_and_floats_fail_at_the_call() -> None:
+    """The client is the edge where an agent's numbers become the core's integers: NumPy
+    integers are converted (the engine alone would reject them), and a float, bool or string
+    raises in the agent's own call instead of becoming a rejection it may not listen for."""
+    import pytest
+
+    from clients.base import as_int
+    from exchange.core.messages import Rejected
+
+    assert as_int(np.int64(7), "amount") == 7 and type(as_int(np.int32(7), "x")) is int
+    for bad in (1.5, 2.0, True, "3", None):
+        with pytest.raises(TypeError, match="amount must be an integer"):
+            as_int(bad, "amount")
+
+    v = venue()
+    agent = make([])
+    client = attach(v, 1, agent, LatencyModel())
+    client.place("ASSET_USD", SELL, np.int64(5), np.int64(10_000))
+    with pytest.raises(TypeError, match="price must be an integer, got 100.5"):
+        client.place("ASSET_USD", SELL, 5, 100.5)
+    with pytest.raises(TypeError, match="amount must be an integer, got True"):
+        client.place("ASSET_USD", SELL, True, 100)
+    with pytest.raises(TypeError, match="order_id must be an integer"):
+        client.cancel(1.0)
+    v.kernel.run(10**9)
+    events = [e for _, e in agent.received]
+    accepted = [e for e in events if isinstance(e, OrderAccepted)]
+    assert len(accepted) == 1 and (accepted[0].amount, accepted[0].price) == (5, 10_000)
+    assert type(accepted[0].amount) is int and not any(isinstance(e, Rejected) for e in events)
+    client.amend(np.int64(accepted[0].order_id), amount=np.int64(4))
+    v.kernel.run(2 * 10**9)
+    assert client.open_orders[accepted[0].order_id].remaining == 4
+
+
+def test_the_live_client_applies_the_same_rule() -> None:
+    """Same agent, same numbers, same outcome live: NumPy integers go out as amounts and prices,
+    floats raise at the call (nothing is sent)."""
+    import pytest
+
+    from clients.live import LiveClient, LiveClock, MarketFeed
+
+    spec = InstrumentSpec(name="ASSET_USD", kind="spot", base="ASSET", tick_size="0.01")
+    url = "ws://127.0.0.1:1/ws/api/v2"  # never connected: sends are captured below
+    client = LiveClient(url, 1, "id", "secret", LiveClock(0, 1.0),
+                        MarketFeed(url, {spec.name: spec}))
+    sent: list[tuple[str, dict]] = []
+    client._send = lambda method, params, *a, **kw: sent.append((method, params))
+    client.place("ASSET_USD", BUY, np.int64(3), np.int64(250))
+    assert sent == [("private/buy", {"instrument_name": "ASSET_USD", "amount": 3,
+                                     "type": "limit", "time_in_force": "good_til_cancelled",
+                                     "price": spec.ticks_to_price(250)})]
+    for call in (lambda: client.place("ASSET_USD", BUY, 3.0, 250),
+                 lambda: client.place("ASSET_USD", BUY, 3, 2.5),
+                 lambda: client.cancel("7"),
+                 lambda: client.amend(1, amount=0.5)):
+        with pytest.raises(TypeError, match="must be an integer"):
+            call()
+    assert len(sent) == 1
