@@ -222,3 +222,24 @@ def test_run_probability_on_hand_built_runs() -> None:
     h = run_verdict(_hand_runs())
     assert h["verdict"] == "inconclusive"
     assert h["metrics"]["first_minus_last_recovery"]["mean"] == pytest.approx(0.8)
+
+
+def test_the_report_shows_the_run_grid_its_tipping_points_and_chart(tmp_path) -> None:
+    """The compute-run section of the economy report (otherwise reached only by a full
+    `cmx sweep compute_run`), from the hand-built runs above."""
+    from scenarios.report import markdown, run_chart, verdicts
+
+    v = verdicts([])
+    v["hypotheses"]["compute_run"] = run_verdict(_hand_runs())
+    pictures = run_chart(v, tmp_path)
+    assert [name for name, _ in pictures] == ["token_run.png"]
+    assert (tmp_path / "token_run.png").stat().st_size > 1000
+    text = markdown(v, pictures)
+    assert "| Compute run | **inconclusive** |" in text
+    # one row per (shock, leverage) cell: 3 of 4 seeds ran at leverage 0.1
+    assert "| 0.3 | 0.1 | 3 / 4 | 0.75 [" in text
+    assert "| 0.3 | 0 | 0 / 4 | 0.00 [" in text
+    assert "leverage 0: none in the grid, leverage 0.1: 0.3" in text
+    assert "](token_run.png)" in text
+    v["hypotheses"]["compute_run"]["outcomes"] = []
+    assert run_chart(v, tmp_path / "none") == []  # nothing to draw, no file
