@@ -143,7 +143,7 @@ def sweep(duration: float, seeds: int, workers: int) -> dict[str, Any]:
     cluster_s = time.perf_counter() - started
     try:
         started = time.perf_counter()
-        dask = sw.execute_dask(p, per_task, None, workers, client=client)
+        dask = sw.execute_dask(p, per_task, client)
         dask_s = time.perf_counter() - started
     finally:
         client.close()

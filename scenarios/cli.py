@@ -252,8 +252,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         results = sw.execute_serial(p, per_task, progress)
     else:
         try:
-            results = sw.execute_dask(p, per_task, args.scheduler, args.workers, progress,
-                                      client=client)
+            results = sw.execute_dask(p, per_task, client, progress)
         finally:
             client.close()
             if cluster is not None:

@@ -189,25 +189,14 @@ def _gather(finished: Iterable[Any], progress: Progress | None) -> list:
     return results
 
 
-def execute_dask(p: Plan, per_task: int, scheduler: str | None, workers: int | None,
-                 progress: Progress | None = None, client: Any = None) -> list:
-    """Run the plan on Dask: on ``client`` if given, else on the scheduler at ``scheduler``,
-    else on a ``LocalCluster`` of ``workers`` processes started (and closed) here."""
+def execute_dask(p: Plan, per_task: int, client: Any,
+                 progress: Progress | None = None) -> list:
+    """Run the plan on the Dask ``client`` (from ``connect``, which the caller closes)."""
     from dask.distributed import as_completed
 
-    own = None
-    if client is None:
-        own = connect(scheduler, workers)
-        client = own[0]
-    try:
-        futures = [client.submit(run_batch, p.raw, p.where, p.case, batch, pure=False)
-                   for batch in batches(p.runs, per_task)]
-        return _gather(as_completed(futures), progress)
-    finally:
-        if own is not None:
-            own[0].close()
-            if own[1] is not None:
-                own[1].close()
+    futures = [client.submit(run_batch, p.raw, p.where, p.case, batch, pure=False)
+               for batch in batches(p.runs, per_task)]
+    return _gather(as_completed(futures), progress)
 
 
 class SchedulerError(RuntimeError):
