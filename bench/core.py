@@ -18,7 +18,10 @@ from typing import Any
 
 from exchange.cli_args import non_negative_int, positive_int
 
-ENGINES = ("book", "engine", "sorted_book", "lightmatchingengine", "fastlob")
+# "*_interpreted": the same source run by the interpreter beside the compiled core (the
+# reference it is measured against; identical to "book"/"engine" when nothing is compiled).
+ENGINES = ("book", "engine", "book_interpreted", "engine_interpreted", "sorted_book",
+           "lightmatchingengine", "fastlob")
 STREAMS = ("standard", "deep")
 STANDARD_OPS = 200_000
 QUICK_OPS = 20_000
@@ -98,7 +101,8 @@ def render(report: dict[str, Any]) -> str:
         f"{', QUICK: indicative only' if report['quick'] else ''})",
         f"python {report['environment']['python']} on {report['environment']['platform']}, "
         f"{report['environment']['cpus']} cpus; timer overhead "
-        f"{report['timer_overhead_ns']} ns (subtracted from latencies)",
+        f"{report['timer_overhead_ns']} ns (subtracted from latencies); "
+        f"core: {report['environment'].get('core', '?')}",
     ]
     for name, s in report["streams"].items():
         lines.append("")

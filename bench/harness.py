@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from exchange.core import IMPLEMENTATION
+from exchange.core.implementation import interpreted_core
+
 from . import streams
 from .ours import BookAdapter, EngineAdapter, fills_per_op
 from .peers import (
@@ -53,6 +56,10 @@ def make_adapter(name: str, cfg: dict[str, Any]) -> Any:
         return BookAdapter()
     if name == "engine":
         return EngineAdapter(cfg["instrument"])
+    if name == "book_interpreted":
+        return BookAdapter(interpreted_core())
+    if name == "engine_interpreted":
+        return EngineAdapter(cfg["instrument"], interpreted_core())
     if name == "sorted_book":
         return SortedBookAdapter()
     if name == "lightmatchingengine":
@@ -321,6 +328,8 @@ def run_core(cfg: dict[str, Any], progress: Callable[[str], None]) -> dict[str, 
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "gc_thresholds": list(gc.get_threshold()),
+            # "compiled" (Cython) or "interpreted": which core `book` and `engine` ran
+            "core": IMPLEMENTATION,
         },
         "timer_overhead_ns": overhead,
         "streams": {},

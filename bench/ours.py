@@ -19,6 +19,7 @@ would add a Python call to every operation and blur the throughput figure.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from exchange.core import (
     CancelOrder,
@@ -51,7 +52,13 @@ class BookAdapter:
     name = "book"
     label = "our Book alone"
 
-    def __init__(self) -> None:
+    def __init__(self, core: Any = None) -> None:
+        # ``core``: the interpreted twin (``implementation.interpreted_core()``) instead of the
+        # package's own, possibly compiled, Book and Order.
+        self.book_cls = Book if core is None else core.Book
+        self.order_cls = Order if core is None else core.Order
+        if core is not None:
+            self.name, self.label = "book_interpreted", "our Book alone, interpreted"
         self.setup: list[Op] = []
         self.ops: list[Op] = []
 
@@ -59,15 +66,16 @@ class BookAdapter:
         self.setup, self.ops = stream.setup, stream.ops
 
     def reset(self) -> None:
-        self.book = Book()
+        self.book = self.book_cls()
         self.orders: dict[int, Order] = {}
+        Order = self.order_cls
         for _, side, price, qty, oid in self.setup:
             order = Order(oid, oid, side, price, qty)
             self.orders[oid] = order
             self.book.add(order)
 
     def run(self) -> tuple[int, int]:
-        book, orders = self.book, self.orders
+        book, orders, Order = self.book, self.orders, self.order_cls
         match, add, cancel = book.match, book.add, book.cancel
         stp = STP_CANCEL_TAKER
         traded = trades = 0
@@ -92,7 +100,7 @@ class BookAdapter:
         return traded, trades
 
     def run_latency(self, samples: list[int]) -> tuple[int, int]:
-        book, orders = self.book, self.orders
+        book, orders, Order = self.book, self.orders, self.order_cls
         match, add, cancel = book.match, book.add, book.cancel
         stp = STP_CANCEL_TAKER
         clock = time.perf_counter_ns
@@ -175,8 +183,11 @@ class EngineAdapter:
     name = "engine"
     label = "our full Engine"
 
-    def __init__(self, instrument: str = SPOT_INSTRUMENT) -> None:
+    def __init__(self, instrument: str = SPOT_INSTRUMENT, core: Any = None) -> None:
         self.instrument = instrument
+        self.engine_cls = Engine if core is None else core.Engine
+        if core is not None:
+            self.name, self.label = "engine_interpreted", "our full Engine, interpreted"
         self.setup: list = []
         self.ops: list = []
         self.expected_orders = 0
@@ -195,7 +206,7 @@ class EngineAdapter:
         self.expected_orders = stream.orders
 
     def reset(self) -> None:
-        self.engine = engine = Engine(default_instruments())
+        self.engine = engine = self.engine_cls(default_instruments())
         spec = engine.registry.by_name[self.instrument]
         self.is_spot = spec.kind == "spot"
         for account in BUYERS + SELLERS:

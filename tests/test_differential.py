@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import NamedTuple
 
-import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive_book import NaiveBook
 from strategies import Scenario, fresh_engine, open_orders, resolve, scenarios
 
 from exchange.core import Book, Engine, Order
+from exchange.core.book import order_fields
 from exchange.core.messages import (
     BUY,
     SELL,
@@ -66,7 +66,7 @@ def book_state(engine: Engine) -> dict[str, list]:
     """Every level of every book, best first, with every resting order in queue order."""
     return {
         name: [
-            [(p, total, [msgspec.structs.astuple(o) for o in queue])
+            [(p, total, [order_fields(o) for o in queue])
              for p, total, queue in book.levels(side)]
             for side in (BUY, SELL)
         ]
@@ -253,7 +253,7 @@ book_ops = st.one_of(
 
 def full_book(book: Book | NaiveBook) -> list:
     return [
-        [(p, total, [msgspec.structs.astuple(o) for o in queue]) for p, total, queue in
+        [(p, total, [order_fields(o) for o in queue]) for p, total, queue in
          book.levels(side)]
         for side in (BUY, SELL)
     ]

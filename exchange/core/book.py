@@ -25,38 +25,76 @@ most obvious way and is used as an oracle in randomized differential tests.
 
 from __future__ import annotations
 
+import types
 from collections import deque
 from heapq import heappop, heappush, nlargest, nsmallest
-
-import msgspec
 
 from .messages import BUY, GTC, STP_CANCEL_BOTH, STP_CANCEL_MAKER, STP_CANCEL_TAKER
 
 _NOTHING: tuple[tuple, tuple, bool] = ((), (), False)
 
 
-class Order(msgspec.Struct, gc=False):
+class Order:
     """A live order. ``qty`` is the open (remaining) amount; zero marks a dead queue entry.
 
     What an order holds back (cash, asset or margin) is not stored: it is a pure function of
     its side, price and remaining amount (``Engine._reservation``), which keeps orders small
     and makes a drifting reservation impossible.
+
+    Compiled, this is an extension type (``book.pxd``) with C integer fields and only fields
+    that cannot hold a reference cycle, so the cyclic collector never tracks it; interpreted,
+    the ``msgspec`` struct of ``order_struct.py`` replaces it (``gc=False``), being faster
+    to build and read in the interpreter.
     """
 
-    id: int
-    account: int
-    side: int
-    price: int
-    qty: int
-    filled: int = 0
-    ts: int = 0
-    label: str | None = None
-    reduce_only: bool = False
-    instrument: str = ""
-    tif: str = GTC
-    expire_ts: int | None = None
-    post_only: bool = False
-    stp: str = STP_CANCEL_TAKER
+    def __init__(self, id, account, side, price, qty, filled=0, ts=0, label=None,
+                 reduce_only=False, instrument="", tif=GTC, expire_ts=None, post_only=False,
+                 stp=STP_CANCEL_TAKER):
+        self.id = id
+        self.account = account
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.filled = filled
+        self.ts = ts
+        self.label = label
+        self.reduce_only = reduce_only
+        self.instrument = instrument
+        self.tif = tif
+        # An expiry is always after the order's (non-negative) time, so 0 can mean "none".
+        self._expire_ts = 0 if expire_ts is None else expire_ts
+        self.post_only = post_only
+        self.stp = stp
+
+    @property
+    def expire_ts(self):
+        return None if self._expire_ts == 0 else self._expire_ts
+
+    def __repr__(self):
+        return "Order" + repr(order_fields(self))
+
+    def __eq__(self, other):
+        if type(other) is not Order:
+            return NotImplemented
+        return order_fields(self) == order_fields(other)
+
+
+def _probe() -> None:
+    """Compiled, this is not a Python function object: that is how the module knows."""
+
+
+COMPILED = not isinstance(_probe, types.FunctionType)
+if not COMPILED:
+    # Interpreted: the msgspec struct (order_struct.py) replaces the class above.
+    from . import order_struct
+
+    globals()["Order"] = order_struct.Order
+
+
+def order_fields(o: Order) -> tuple:
+    """An order's fields in declaration order: what snapshots store and ``Order(*t)`` takes."""
+    return (o.id, o.account, o.side, o.price, o.qty, o.filled, o.ts, o.label, o.reduce_only,
+            o.instrument, o.tif, o.expire_ts, o.post_only, o.stp)
 
 
 class Level:

@@ -24,7 +24,7 @@ from heapq import heapify, heappop, heappush
 import msgspec
 
 from .accounts import Account, Position
-from .book import Book, Order
+from .book import Book, Order, order_fields
 from .codes import Code, Reason
 from .index import TwapIndex
 from .instruments import FUTURE, SPOT, USD, InstrumentSpec, Registry, default_instruments
@@ -153,9 +153,12 @@ class Engine:
     # -- public API -----------------------------------------------------------------------------
     def apply(self, command: Command, ts: int) -> list:
         """Apply one command at time ``ts`` (ns); return the events it caused."""
-        self.seq += 1
         if ts < self.now:
             ts = self.now  # time never runs backwards inside the engine
+        elif ts > MAX_ID:
+            # The clock is the host's, not a client's: past 2^62 ns (146 years) it is broken.
+            raise ValueError(f"ts {ts} is beyond the engine's clock range")
+        self.seq += 1
         self.now = ts
         out: list = []
         if ts >= self._next_due:
@@ -251,7 +254,7 @@ class Engine:
             book = self.books[name]
             books[name] = [
                 [
-                    [p, total, [msgspec.structs.astuple(o) for o in queue]]
+                    [p, total, [order_fields(o) for o in queue]]
                     for p, total, queue in book.levels(side)
                 ]
                 for side in (BUY, SELL)
@@ -756,9 +759,14 @@ class Engine:
                 return self._reject(out, cmd, account_id, Code.NOT_ENOUGH_FUNDS,
                                     Reason.NOT_ENOUGH_ASSET, label=label)
 
+        stp = c.stp
+        if type(stp) is not str or type(tif) is not str:
+            # A str subclass equal to a valid value (an enum member, say): orders keep the
+            # constant itself, so every order holds exact strings.
+            stp = _STP_MODES[_STP_MODES.index(stp)]
+            tif = _TIMES_IN_FORCE[_TIMES_IN_FORCE.index(tif)]
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
-        stp = c.stp
         order = Order(order_id, account_id, side, price, amount, 0, ts, label, reduce_only,
                       name, tif, expire_ts, post_only, stp)
         out.append(
