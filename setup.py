@@ -42,10 +42,10 @@ def core_extensions() -> list[Extension]:
     except ImportError:  # building without Cython: the interpreted core only
         return []
     extensions = [
-        Extension(f"exchange.core.{name}", [os.path.join(CORE_DIR, f"{name}.py")], optional=True)
+        Extension(f"exchange.core.{name}", [os.path.join(CORE_DIR, f"{name}.py")])
         for name in COMPILED_MODULES
     ]
-    return cythonize(
+    compiled = cythonize(
         extensions,
         compiler_directives={
             "language_level": 3,
@@ -55,6 +55,10 @@ def core_extensions() -> list[Extension]:
         },
         quiet=True,
     )
+    for extension in compiled:
+        extension.optional = True  # a failed compile warns and leaves the interpreted core
+    return compiled
 
 
-setup(ext_modules=core_extensions(), cmdclass={"build_ext": BuildCore})
+if __name__ == "__main__":  # as pip's build backend runs it; tests import core_extensions()
+    setup(ext_modules=core_extensions(), cmdclass={"build_ext": BuildCore})
