@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from sim_helpers import small_noise_market
 
 from scenarios.runner import Simulation
@@ -29,4 +30,4 @@ def test_quotes_match_the_touch_read_after_every_command() -> None:
     sim.venue.observers.append(touch_after_each_command)
     sim.run()
     assert len(expected) > 1000  # the market is busy enough for the test to mean something
-    assert sim.recorder.quotes == expected
+    assert [msgspec.structs.astuple(q) for q in sim.recorder.quotes] == expected

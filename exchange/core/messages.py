@@ -38,8 +38,12 @@ FILLED = "filled"
 CANCELLED = "cancelled"
 
 
-class Command(msgspec.Struct, tag=True, tag_field="cmd", kw_only=True, frozen=True):
-    """Base of every command. The tag (class name) identifies the command in a journal."""
+class Command(msgspec.Struct, tag=True, tag_field="cmd", kw_only=True, frozen=True, gc=False):
+    """Base of every command. The tag (class name) identifies the command in a journal.
+
+    Untracked by the cyclic collector (``gc=False``), like events: a command holds only
+    numbers, strings and a frozen instrument spec, so it can never be part of a cycle, and a
+    simulation creates hundreds of thousands of them."""
 
 
 class PlaceOrder(Command):
