@@ -9,7 +9,8 @@ Layout of ``OUT/``::
     config.json              resolved scenario, case, overrides, seed and package versions
     summary.json             the printed summary as data
     price.png volume.png     charts
-    timing.json              wall-clock time (the only file that differs between re-runs)
+    timing.json              wall-clock time and the matching core it ran on (compiled or
+                             interpreted); the only file that differs between re-runs
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from exchange.core import IMPLEMENTATION
 from scenarios import stats
 from scenarios.config import Loaded
 from scenarios.outputs import TABLES, resolved_config, runs_index, write_json, write_parquet
@@ -51,7 +53,9 @@ def save_run(out: Path, loaded: Loaded, result: RunResult, charts: bool = True) 
     write_json(resolved_config(loaded, result.seed), out / "config.json")
     write_json(result.summary, out / "summary.json")
     write_json({"wall_s": result.wall_s,
-                "messages_per_s": result.summary["messages"] / max(result.wall_s, 1e-9)},
+                "messages_per_s": result.summary["messages"] / max(result.wall_s, 1e-9),
+                # what the wall time was measured on (both give the same tables)
+                "core": IMPLEMENTATION},
                out / "timing.json")
     instrument = result.summary.get("instrument")
     if charts and loaded.scenario.scenario.charts and instrument is not None:

@@ -17,6 +17,7 @@ from test_gateway_support import ACCOUNTS
 from websockets.asyncio.client import connect
 
 from exchange.cli import build_parser
+from exchange.core import IMPLEMENTATION
 from exchange.gateway import Gateway
 from exchange.gateway.config import default_config, load_config
 from exchange.gateway.server import start_server
@@ -87,6 +88,11 @@ async def test_cmx_serve_subprocess(tmp_path: Path) -> None:
                 found = re.search(r"ws://127\.0\.0\.1:(\d+)/ws/api/v2", line)
                 if found:
                     port = int(found.group(1))
+            while "matching core: " not in log:
+                line = (await proc.stderr.readline()).decode()  # type: ignore[union-attr]
+                assert line, f"cmx serve exited early: {log}"
+                log += line
+        assert f"matching core: {IMPLEMENTATION}" in log  # which core the server runs on
         assert "very-secret-7" not in log  # secrets are never logged
         async with connect(f"ws://127.0.0.1:{port}/ws/api/v2") as ws:
             await ws.send('{"jsonrpc":"2.0","id":1,"method":"public/get_time"}')

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from sim_helpers import digests, shipped, small_noise_market
 
+from exchange.core import IMPLEMENTATION
 from exchange.core.instruments import USD
 from scenarios import cli, runner
 from scenarios.runner import Simulation
@@ -50,6 +51,8 @@ def test_run_writes_every_output(first_run: Path, capsys: pytest.CaptureFixture)
     config = json.loads((first_run / "config.json").read_text())
     assert config["seed"] == 3 and config["scenario"]["agents"][0]["count"] == 60
     assert {"python", "numpy", "pyarrow", "msgspec"} <= set(config["versions"])
+    timing = json.loads((first_run / "timing.json").read_text())
+    assert timing["core"] == IMPLEMENTATION and timing["wall_s"] > 0
     agents = pq.read_table(first_run / "agents.parquet")
     assert agents.num_rows == 11 * (60 + 10 + 4 + 2)
     assert (first_run / "price.png").read_bytes()[:4] == b"\x89PNG"
