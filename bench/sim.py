@@ -228,6 +228,8 @@ def _same_day(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from exchange.core import IMPLEMENTATION
+
     quick = bool(getattr(args, "quick", False))
     duration = 3600.0 if quick else DAY_S
     result: dict[str, Any] = {
@@ -237,6 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_messages_per_s": round(TARGET_RATE),
         "units": UNITS,
         "quick": quick,
+        "core": IMPLEMENTATION,  # the matching core the runs used (compiled or interpreted)
     }
     day = one_day(duration, record=True)
     engine_log: dict[str, Any] = {}
@@ -290,7 +293,8 @@ def render(result: dict[str, Any]) -> str:
     anchor_rate = result["anchor"]["messages_per_s"]
     lines = [
         f"simulation: {day['agents']} agents, {day['simulated_s'] / 3600:.1f} h simulated, "
-        f"{day['messages']:,} kernel messages ({day['commands']:,} engine commands)",
+        f"{day['messages']:,} kernel messages ({day['commands']:,} engine commands); "
+        f"matching core: {result.get('core', '?')}",
         f"  wall {day['wall_s']:.2f} s -> {day['messages_per_s']:,} kernel messages/s "
         f"({result['speedup_vs_abides_kernel_messages']}x ABIDES's {anchor_rate:,} "
         f"messages/s; target {target:,}/s: "

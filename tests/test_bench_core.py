@@ -18,6 +18,7 @@ def test_bench_core_quick_json(capsys) -> None:
     report = json.loads(out)  # the whole of stdout is one JSON object
     assert code == 0
     assert report["benchmark"] == "core" and report["quick"] is True
+    assert report["environment"]["core"] in ("compiled", "interpreted")
     assert report["timer_overhead_ns"] >= 0
     assert set(report["streams"]) == set(STREAMS)
     for stream in report["streams"].values():
@@ -25,7 +26,9 @@ def test_bench_core_quick_json(capsys) -> None:
         engines = stream["engines"]
         assert set(engines) == set(ENGINES)
         finished = {name: r for name, r in engines.items() if r.get("ok")}
-        assert {"book", "engine"} <= set(finished)
+        # the interpreted twins run beside ours and must trade exactly what they trade
+        assert {"book", "engine", "book_interpreted", "engine_interpreted"} <= set(finished)
+        assert "engine_interpreted" in stream["ratios"]["engine"]
         assert stream["agreement"]["disagree"] == []
         assert len({r["traded_qty"] for r in finished.values()}) == 1
         assert len({r["trades"] for r in finished.values() if r["trades"] is not None}) == 1
