@@ -20,11 +20,42 @@ SUBCOMMANDS: list[tuple[str, str]] = [
 ]
 
 
+class _Version(argparse.Action):
+    """``--version``: the package, Python and which matching core runs, computed only when
+    asked (importing the core would slow every other command's parser)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())  # on stdout, as argparse's own version action prints
+        parser.exit()
+
+
+def version_text() -> str:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from exchange.core import IMPLEMENTATION
+    from exchange.core.implementation import describe
+
+    try:
+        package = version("computemarket")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        package = "(not installed)"
+    return (f"cmx {package}, Python {platform.python_version()}; "
+            f"matching core: {describe(IMPLEMENTATION)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmx",
         description="Compute-market exchange and simulator.",
     )
+    parser.add_argument("--version", action=_Version,
+                        help="print the version and which matching core runs, then exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name, attribute in SUBCOMMANDS:
         try:

@@ -139,6 +139,18 @@ def test_environment_forces_the_interpreted_core() -> None:
     assert implementation == "interpreted" and engine_file == "engine.py"
 
 
+def test_cmx_version_names_the_matching_core() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CMX_CORE"}
+    out = subprocess.run([sys.executable, "-m", "exchange.cli", "--version"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("cmx ") and f"matching core: {IMPLEMENTATION}" in out.stdout
+    forced = subprocess.run([sys.executable, "-m", "exchange.cli", "--version"], cwd=REPO,
+                            env={**env, "CMX_CORE": "interpreted"}, capture_output=True,
+                            text=True, timeout=120)
+    assert "matching core: interpreted (" in forced.stdout
+
+
 def test_environment_value_is_checked() -> None:
     result = run_probe("fast")
     assert result.returncode != 0

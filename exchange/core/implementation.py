@@ -62,6 +62,16 @@ def compiled_status() -> tuple[bool, str]:
     return True, "built from the current sources"
 
 
+def describe(implementation: str) -> str:
+    """One line saying which core runs and, when it is not the compiled one, why not."""
+    if implementation == COMPILED:
+        return "compiled (Cython)"
+    usable, why = compiled_status()
+    if usable:
+        return f"interpreted ({ENV_VAR}={os.environ.get(ENV_VAR)}; a compiled build is present)"
+    return f"interpreted (the compiled core is {why})"
+
+
 def _load_source(fullname: str, name: str) -> ModuleType:
     """Execute ``<core>/<name>.py`` as module ``fullname`` (never the extension beside it)."""
     path = os.path.join(_CORE_DIR, name + ".py")

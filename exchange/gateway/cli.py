@@ -149,6 +149,7 @@ async def _serve(config: GatewayConfig, host: str | None, port: int | None,
                  context: ssl.SSLContext | None, journal: JournaledEngine | None = None,
                  live: LiveScenario | None = None, keep_serving: bool = False) -> bool:
     from exchange.core import IMPLEMENTATION
+    from exchange.core.implementation import describe
 
     from .protocol import Gateway
     from .server import start_server
@@ -168,7 +169,7 @@ async def _serve(config: GatewayConfig, host: str | None, port: int | None,
     log.info("serving %s://%s:%d/ws/api/v2 and %s://%s:%d/api/v2/{method}", scheme,
              bound_host, server.port, "https" if context else "http", bound_host, server.port)
     log.info("instruments: %s", ", ".join(s.name for s in gateway.venue.engine.registry))
-    log.info("matching core: %s", IMPLEMENTATION)
+    log.info("matching core: %s", describe(IMPLEMENTATION))
     agent_ids = {a.account.client_id for a in live.agents} if live is not None else set()
     log.info("accounts (client_id): %s", ", ".join(
         a.client_id for a in config.accounts if a.client_id not in agent_ids))
