@@ -14,9 +14,10 @@ Measured choices (see ``docs/performance.md`` for the numbers):
   order's remaining quantity is zeroed and it is skipped when it reaches the front, so a cancel
   never scans a queue. A level is dropped the moment its live count reaches zero, and a queue
   that is mostly dead entries is compacted.
-* Resting orders are ``msgspec.Struct(gc=False)``: cheap to create, small, and invisible to the
-  cyclic garbage collector, which otherwise pauses for tens of milliseconds when 100k+ orders
-  are live.
+* Resting orders are invisible to the cyclic garbage collector, which otherwise pauses for
+  tens of milliseconds when 100k+ orders are live: interpreted they are
+  ``msgspec.Struct(gc=False)`` (cheap to create, small), compiled an extension type whose
+  fields (C integers, exact strings) cannot hold a cycle (``book.pxd``).
 
 The book does no accounting: it moves quantity between orders and reports fills. The engine
 owns ids, accounts and events. ``tests/naive_book.py`` implements the same interface in the
@@ -228,7 +229,9 @@ class Book:
                 side.in_heap.add(price)
                 heappush(side.heap, price * side.sign)
         else:
-            order.price = level.price  # share the level's int: 28 bytes less per order
+            # Share the level's int: 28 bytes less per interpreted order (compiled, the
+            # price is a C field and this is a plain store).
+            order.price = level.price
         level.queue.append(order)
         level.total += order.qty
         level.count += 1
