@@ -229,6 +229,7 @@ def _same_day(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from exchange.core import IMPLEMENTATION
+    from scenarios.kernel import IMPLEMENTATION as KERNEL_IMPLEMENTATION
 
     quick = bool(getattr(args, "quick", False))
     duration = 3600.0 if quick else DAY_S
@@ -240,6 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "units": UNITS,
         "quick": quick,
         "core": IMPLEMENTATION,  # the matching core the runs used (compiled or interpreted)
+        "kernel": KERNEL_IMPLEMENTATION,  # and the simulation kernel
     }
     day = one_day(duration, record=True)
     engine_log: dict[str, Any] = {}
@@ -294,7 +296,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"simulation: {day['agents']} agents, {day['simulated_s'] / 3600:.1f} h simulated, "
         f"{day['messages']:,} kernel messages ({day['commands']:,} engine commands); "
-        f"matching core: {result.get('core', '?')}",
+        f"matching core: {result.get('core', '?')}, kernel: {result.get('kernel', '?')}",
         f"  wall {day['wall_s']:.2f} s -> {day['messages_per_s']:,} kernel messages/s "
         f"({result['speedup_vs_abides_kernel_messages']}x ABIDES's {anchor_rate:,} "
         f"messages/s; target {target:,}/s: "

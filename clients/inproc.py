@@ -13,7 +13,6 @@ a co-located feed would show it; only order acknowledgements and fills are delay
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,8 +114,7 @@ class Venue:
         if arrival < client.last_arrival:
             arrival = client.last_arrival  # FIFO per connection
         client.last_arrival = arrival
-        kernel.seq += 1
-        heappush(kernel.heap, (arrival, kernel.seq, self._arrive_handler, command))
+        kernel.schedule(arrival, self._arrive_handler, command)
 
     def _arrive(self, command: Command) -> None:
         now = self.kernel.now
@@ -202,11 +200,7 @@ class InProcClient(Client):
         return self.kernel.now
 
     def wake_at(self, ts: int, token: object = None) -> None:
-        kernel = self.kernel
-        if ts < kernel.now:
-            ts = kernel.now
-        kernel.seq += 1
-        heappush(kernel.heap, (ts, kernel.seq, self._wake, token))
+        self.kernel.schedule(ts, self._wake, token)
 
     # -- orders --------------------------------------------------------------------------------
     def place(self, instrument: str, side: int, amount: int, price: int | None = None, *,

@@ -45,8 +45,10 @@ def version_text() -> str:
         package = version("computemarket")
     except PackageNotFoundError:  # run from a source tree that was never installed
         package = "(not installed)"
+    from scenarios.kernel import IMPLEMENTATION as KERNEL
+
     return (f"cmx {package}, Python {platform.python_version()}; "
-            f"matching core: {describe(IMPLEMENTATION)}")
+            f"matching core: {describe(IMPLEMENTATION)}; simulation kernel: {KERNEL}")
 
 
 def build_parser() -> argparse.ArgumentParser:

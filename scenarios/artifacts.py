@@ -23,6 +23,7 @@ import pyarrow as pa
 from exchange.core import IMPLEMENTATION
 from scenarios import stats
 from scenarios.config import Loaded
+from scenarios.kernel import IMPLEMENTATION as KERNEL_IMPLEMENTATION
 from scenarios.outputs import TABLES, resolved_config, runs_index, write_json, write_parquet
 from scenarios.runner import NS, RunResult
 
@@ -55,7 +56,7 @@ def save_run(out: Path, loaded: Loaded, result: RunResult, charts: bool = True) 
     write_json({"wall_s": result.wall_s,
                 "messages_per_s": result.summary["messages"] / max(result.wall_s, 1e-9),
                 # what the wall time was measured on (both give the same tables)
-                "core": IMPLEMENTATION},
+                "core": IMPLEMENTATION, "kernel": KERNEL_IMPLEMENTATION},
                out / "timing.json")
     instrument = result.summary.get("instrument")
     if charts and loaded.scenario.scenario.charts and instrument is not None:

@@ -3,6 +3,10 @@ the balances and the positions exactly, and detects any gap in book changes."""
 
 from __future__ import annotations
 
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from strategies import CONFIG, Scenario, make_universe, resolve, scenarios
+
 from exchange.core import (
     BUY,
     SELL,
@@ -11,6 +15,7 @@ from exchange.core import (
     Engine,
     PositionChanged,
 )
+from exchange.core.implementation import interpreted_core
 from exchange.core.instruments import USD
 from tests.helpers import instruments
 from tests.test_snapshot import random_commands
@@ -52,3 +57,29 @@ def test_events_rebuild_books_balances_and_positions():
                 assert positions[(account_id, name)] == (pos.size, pos.cost)
     assert deltas > 500
     assert last_change == engine.change_ids
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])
+@given(scenario=scenarios())
+def test_without_balance_events_everything_else_is_the_same(scenario: Scenario) -> None:
+    """``EngineConfig(balance_events=False)`` (what simulations use) drops exactly the
+    ``BalanceChanged`` events: every other event, in order, the balances and the state hash
+    are those of an engine that reports them, compiled and interpreted."""
+    specs = make_universe(scenario.near_expiry, scenario.far_expiry)
+    quiet_config = msgspec.structs.replace(CONFIG, balance_events=False)
+    for engine_cls in (Engine, interpreted_core().Engine):
+        full = engine_cls(specs, CONFIG)
+        quiet = engine_cls(specs, quiet_config)
+        dropped = 0
+        for step, op in enumerate(scenario.ops):
+            command, ts = resolve(op, full)
+            assert resolve(op, quiet) == (command, ts), f"step {step}"
+            events = full.apply(command, ts)
+            kept = [e for e in events if type(e) is not BalanceChanged]
+            dropped += len(events) - len(kept)
+            assert quiet.apply(command, ts) == kept, f"step {step}: {command!r}"
+        assert dropped > 0  # the sequence did move balances
+        assert quiet.state_hash() == full.state_hash()
+        assert quiet.snapshot() == full.snapshot()

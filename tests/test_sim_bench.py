@@ -23,9 +23,10 @@ def test_render_names_the_anchor_and_the_target() -> None:
     text = sim.render({"day": day, "speedup_vs_abides_kernel_messages": 2.45,
                        "target_met_kernel_messages": False,
                        "anchor": {"messages_per_s": 40_765},
-                       "target_messages_per_s": 407_646, "core": "compiled"})
+                       "target_messages_per_s": 407_646, "core": "compiled",
+                       "kernel": "interpreted"})
     assert "ABIDES" in text and "not met" in text and "100,000 kernel messages/s" in text
-    assert "matching core: compiled" in text
+    assert "matching core: compiled, kernel: interpreted" in text
 
 
 def test_rmsc04_rates_day_is_much_quieter_than_the_dense_day() -> None:

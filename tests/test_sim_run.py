@@ -13,6 +13,7 @@ from sim_helpers import digests, shipped, small_noise_market
 from exchange.core import IMPLEMENTATION
 from exchange.core.instruments import USD
 from scenarios import cli, runner
+from scenarios.kernel import IMPLEMENTATION as KERNEL_IMPLEMENTATION
 from scenarios.runner import Simulation
 
 SMALL = ["--set", "scenario.duration=600.0", "--set", "scenario.warmup=60.0",
@@ -53,6 +54,7 @@ def test_run_writes_every_output(first_run: Path, capsys: pytest.CaptureFixture)
     assert {"python", "numpy", "pyarrow", "msgspec"} <= set(config["versions"])
     timing = json.loads((first_run / "timing.json").read_text())
     assert timing["core"] == IMPLEMENTATION and timing["wall_s"] > 0
+    assert timing["kernel"] == KERNEL_IMPLEMENTATION
     agents = pq.read_table(first_run / "agents.parquet")
     assert agents.num_rows == 11 * (60 + 10 + 4 + 2)
     assert (first_run / "price.png").read_bytes()[:4] == b"\x89PNG"
@@ -139,3 +141,28 @@ def test_stepped_processes_run_on_their_period_and_can_act() -> None:
     sim.engine.check_invariants()
     assert sim.engine.external["ASSET"] == minted + 4 * 5 == sum(
         a.assets.get("ASSET", 0) for a in sim.engine.accounts.values())
+
+
+def test_a_run_raises_the_collection_threshold_only_while_it_runs() -> None:
+    """The collector runs less often during a run (fewer rescans of long-lived objects) and
+    the caller's threshold is back afterwards, also when an agent raises."""
+    import gc
+
+    loaded = small_noise_market(120.0)
+    sim = runner.Simulation(loaded, 1)
+    seen: list[tuple[int, int, int]] = []
+    sim.kernel.schedule(sim.start_ns + 1, lambda _: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    sim.run()
+    assert seen and seen[0][0] == max(before[0], runner.RUN_GC_THRESHOLD)
+    assert seen[0][1:] == before[1:]
+    assert gc.get_threshold() == before
+
+    def boom(_: object) -> None:
+        raise RuntimeError("agent bug")
+
+    sim = runner.Simulation(loaded, 2)
+    sim.kernel.schedule(sim.start_ns + 1, boom)
+    with pytest.raises(RuntimeError, match="agent bug"):
+        sim.run()
+    assert gc.get_threshold() == before

@@ -1,4 +1,5 @@
-"""What the compiled core is built from, shared by ``setup.py`` and the import-time check.
+"""What the compiled core and the compiled simulation kernel are built from, shared by
+``setup.py`` and the import-time checks.
 
 Standard library only: ``setup.py`` loads this file before the package can be imported.
 """
@@ -14,6 +15,14 @@ COMPILED_MODULES = ("book", "accounts", "engine")
 DIGEST_FILE = "_compiled_from.txt"
 
 
+#: The simulation kernel's compiled event loop (``scenarios/kernel.py`` says why it is
+#: compiled): its extension, its source and the digest file written beside the extension,
+#: paths relative to the directory that holds the ``scenarios`` package.
+KERNEL_EXTENSION = "scenarios._ckernel"
+KERNEL_SOURCE = os.path.join("scenarios", "_ckernel.pyx")
+KERNEL_DIGEST_FILE = os.path.join("scenarios", "_ckernel_from.txt")
+
+
 def source_files(core_dir: str) -> list[str]:
     """The files a compiled build depends on: each module's source and its type declarations."""
     return [
@@ -25,8 +34,13 @@ def source_files(core_dir: str) -> list[str]:
 
 def source_digest(core_dir: str) -> str:
     """SHA-256 over the compiled modules' sources, in a fixed order."""
+    return files_digest(source_files(core_dir))
+
+
+def files_digest(paths: list[str]) -> str:
+    """SHA-256 over each file's name and bytes, in the order given."""
     digest = hashlib.sha256()
-    for path in source_files(core_dir):
+    for path in paths:
         digest.update(os.path.basename(path).encode())
         with open(path, "rb") as f:
             digest.update(f.read())

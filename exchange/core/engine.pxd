@@ -9,6 +9,7 @@ cdef class Engine:
     cdef public dict _touched_positions, _solvency, _fill_context, _handlers
     cdef public object next_order_id, next_trade_id, seq, now, _next_due
     cdef public list _gtd_heap, _expiry_heap
+    cdef public bint _balance_events
 
     @cython.locals(out=list, handler=object)
     cpdef list apply(self, object command, object ts)
