@@ -94,8 +94,8 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_label_length: int = 64
     #: Emit ``BalanceChanged`` events. The gateway needs them (private portfolio channels); an
     #: in-process simulation has no reader for them and turns them off: they are the most
-    #: frequent event (about 2.5 per order in a busy market) and change nothing else. Balances
-    #: themselves, every other event and the state hash are the same either way.
+    #: frequent event (about 2.7 per order placed in a busy market) and change nothing else.
+    #: Balances themselves, every other event and the state hash are the same either way.
     balance_events: bool = True
 
 
