@@ -63,7 +63,7 @@ class Simulation:
         self.end_ns = self.start_ns + int(meta.duration * NS)
         # No reader of balance events exists in a simulation (agents read balances through
         # their client, the recorder and observers read orders and trades), so the engine
-        # does not make them: a quarter of a busy day's events (EngineConfig says more).
+        # does not make them: over a third of a busy day's events (EngineConfig says more).
         self.engine = Engine(sc.specs(), EngineConfig(balance_events=False))
         self.kernel = Kernel(self.start_ns)
         root = np.random.SeedSequence(seed)
