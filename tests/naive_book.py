@@ -10,12 +10,15 @@ checked by reading.
 
 from __future__ import annotations
 
-from exchange.core.book import Order
+from exchange.core.book import Book, Order
 from exchange.core.messages import BUY, STP_CANCEL_BOTH, STP_CANCEL_MAKER
 
 
-class NaiveBook:
-    """Price-time priority by brute force, with the same semantics as ``Book``."""
+class NaiveBook(Book):
+    """Price-time priority by brute force, with the same semantics as ``Book``.
+
+    A subclass only so the compiled engine, which types its books as ``Book``, accepts it:
+    every method the engine calls is overridden here, and ``Book``'s own state is unused."""
 
     def __init__(self) -> None:
         # (arrival number, order), in arrival order. Arrival numbers only ever grow, so a

@@ -21,8 +21,28 @@ cdef class _Side:
     cdef public set in_heap
     cdef public long long sign
 
+    @cython.locals(heap=list, levels=dict, sign=cython.longlong, price=object)
+    cpdef object best(self)
+
+# Not final: the differential tests' naive reference book subclasses it in Python (a cpdef
+# method called on a typed Book still reaches a Python override).
 cdef class Book:
     cdef public _Side bid, ask
+
+    cpdef object best_bid(self)
+    cpdef object best_ask(self)
+
+    @cython.locals(level=Level)
+    cpdef long long level_total(self, long long side, long long price) except? -1
+
+    @cython.locals(heap=list)
+    cpdef bint may_cross(self, long long side, long long price) except? -1
+
+    @cython.locals(side=_Side, level=Level, price=cython.longlong)
+    cpdef long long cancel(self, Order order) except? -1
+
+    @cython.locals(side=_Side, level=Level)
+    cpdef long long reduce(self, Order order, long long new_qty) except? -1
 
     @cython.locals(side=_Side, level=Level, price=cython.longlong)
     cpdef long long add(self, Order order) except? -1

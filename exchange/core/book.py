@@ -130,6 +130,11 @@ class _Side:
         return None
 
 
+def _live(queue: deque) -> deque:
+    """A level's queue without the cancelled (zero-quantity) entries it keeps lazily."""
+    return deque(o for o in queue if o.qty)
+
+
 class Book:
     """Price-time priority book for one instrument."""
 
@@ -252,7 +257,7 @@ class Book:
         if queue[0] is order:
             queue.popleft()
         elif len(queue) > 2 * level.count + 16:
-            level.queue = deque(o for o in queue if o.qty)
+            level.queue = _live(queue)
         return level.total
 
     def reduce(self, order: Order, new_qty: int) -> int:

@@ -14,13 +14,13 @@ cdef class Engine:
     @cython.locals(out=list, handler=object)
     cpdef list apply(self, object command, object ts)
 
-    @cython.locals(acct=Account, order=Order, change_ids=dict, touched=dict)
+    @cython.locals(acct=Account, order=Order, change_ids=dict, touched=dict, book=Book)
     cpdef _place(self, object c, object ts, list out)
 
     @cython.locals(accounts=dict, touched=dict, maker=Order, maker_acct=Account,
                    changed_levels=list, taker_assets=dict, maker_assets=dict, change_ids=dict,
                    solvency=dict)
-    cpdef _execute(self, object spec, object book, Order taker, Account taker_acct, list fills,
+    cpdef _execute(self, object spec, Book book, Order taker, Account taker_acct, list fills,
                    object ts, list out, object liquidation)
 
     @cython.locals(acct=Account)
@@ -34,6 +34,6 @@ cdef class Engine:
     cpdef _flush_changes(self, list out)
 
     @cython.locals(change_ids=dict)
-    cpdef _finish_taker(self, object spec, object book, Account acct, Order order,
+    cpdef _finish_taker(self, object spec, Book book, Account acct, Order order,
                         object order_type, object tif, object stopped, object ts, list out,
                         bint report_open=*)
